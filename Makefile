@@ -1,0 +1,51 @@
+# Two commands do all set-up on a fresh Linux machine with Python 3.11:
+#   make course   create .venv, install, execute every lesson, print the results table
+#   make test     create .venv, install, run the test suite
+# GPU: add GPU=1 (installs tensorflow[and-cuda] instead of tensorflow-cpu).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed$(if $(GPU),-gpu)
+SHARED_DATA := $(abspath ../shared/datasets)
+
+# Use the shared offline copy of the data sets when it sits beside the checkout.
+ifneq ($(wildcard $(SHARED_DATA)/hymenoptera_data),)
+export TLCOURSE_DATA ?= $(SHARED_DATA)
+endif
+
+.PHONY: install course quick test lab lint clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+ifdef GPU
+	@mkdir -p build
+	grep -v '^tensorflow-cpu' requirements.txt > build/requirements-gpu.txt
+	echo 'tensorflow[and-cuda]==2.21.0' >> build/requirements-gpu.txt
+	$(BIN)/python -m pip install --quiet -r build/requirements-gpu.txt
+else
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+endif
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+install: $(STAMP)
+
+course: install
+	$(BIN)/tlcourse run
+
+quick: install
+	$(BIN)/tlcourse run --quick
+
+test: install
+	$(BIN)/python -m pytest
+
+lab: install
+	$(BIN)/jupyter lab lessons
+
+lint: install
+	$(BIN)/ruff check tlcourse tests
+
+clean:
+	rm -rf build runs .pytest_cache

@@ -1,0 +1,128 @@
+"""The ``tlcourse`` command: a thin shell over the functions the lessons call.
+
+Every problem a user can fix ends with one line on stderr that says what to do, and
+exit code 2. ``tlcourse fit`` prints one JSON object as the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tlcourse.errors import CourseError
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tlcourse.backbones import CATALOGUE, DEFAULT_BACKBONE
+    from tlcourse.strategies import ALL_STRATEGIES
+
+    parser = argparse.ArgumentParser(prog="tlcourse", description="Transfer learning course tools.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="top-k ImageNet classes of photos (offline)")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"one of {', '.join(CATALOGUE)}")
+    p.add_argument("--top", type=_positive, default=5)
+    p.add_argument("--image-size", type=_positive, default=None, help="default: the backbone's native size")
+
+    p = sub.add_parser("fit", help="train a classifier on a data set or a folder of class folders")
+    p.add_argument("data", help="hymenoptera, elpv, or a folder of class subfolders")
+    p.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"one of {', '.join(CATALOGUE)}")
+    p.add_argument("--strategy", default="head", choices=ALL_STRATEGIES)
+    p.add_argument("--epochs", type=_positive, default=20, help="epochs (for the head, when pretrained)")
+    p.add_argument("--fine-tune-epochs", type=int, default=5, help="extra epochs for some/most/full")
+    p.add_argument("--image-size", type=_positive, default=160)
+    p.add_argument("--per-class", type=_positive, default=None, help="training images per class")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (fine-tuning uses lr/100)")
+    p.add_argument("--batch-size", type=_positive, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="folder for the model and history")
+
+    p = sub.add_parser("run", help="execute every lesson and print their headline numbers")
+    p.add_argument("--quick", action="store_true", help="the short CI version of every lesson")
+    p.add_argument("--lessons", type=Path, default=Path("lessons"))
+    p.add_argument("--out", type=Path, default=Path("build"))
+    return parser
+
+
+def cmd_predict(args) -> int:
+    from tlcourse.imagenet import classify, load_classifier, prepare
+
+    classifier = load_classifier(args.backbone, args.image_size)
+    size = classifier.model.input_shape[1]
+    failed = 0
+    for path in args.images:
+        try:
+            image = prepare(path, size)
+        except ValueError as err:
+            print(f"tlcourse: skipped {err}", file=sys.stderr)
+            failed += 1
+            continue
+        top = classify(classifier, [image], args.top)[0]
+        print(path)
+        for i, (name, p) in enumerate(top, start=1):
+            print(f"  {i}. {name:<36} {p:6.1%}")
+    return 2 if failed else 0
+
+
+def cmd_fit(args) -> int:
+    from tlcourse.datasets import load_dataset
+    from tlcourse.strategies import train_with_strategy
+    from tlcourse.train import save_run
+
+    data = load_dataset(args.data, args.image_size, per_class=args.per_class, seed=args.seed)
+    run = train_with_strategy(
+        data, args.strategy, args.backbone, args.epochs, args.fine_tune_epochs, args.lr, args.batch_size, seed=args.seed
+    )
+    out = args.out or Path("runs") / f"{Path(str(args.data)).name}-{args.strategy}-seed{args.seed}"
+    summary = {
+        "data": str(args.data),
+        "strategy": args.strategy,
+        "backbone": None if args.strategy == "scratch" else args.backbone,
+        "image_size": args.image_size,
+        "epochs": run.result.epochs,
+        "val_accuracy": round(run.result.val_accuracy, 4),
+        "best_val_accuracy": round(run.result.best_val_accuracy, 4),
+        "train_seconds": round(run.result.seconds, 2),
+        "n_train": len(data.train),
+        "n_val": len(data.val),
+        "skipped_files": [s.path for s in data.skipped],
+        "model": str(out / "model.keras"),
+    }
+    save_run(run.model, run.result, summary, out)
+    print(
+        f"val accuracy {run.result.val_accuracy:.3f} after {run.result.epochs} epochs "
+        f"in {run.result.seconds:.1f} s; model saved to {out / 'model.keras'}"
+    )
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from tlcourse.course import run_course
+
+    return run_course(args.lessons, args.out, quick=args.quick)
+
+
+COMMANDS = {"predict": cmd_predict, "fit": cmd_fit, "run": cmd_run}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CourseError as err:
+        print(f"tlcourse: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tlcourse: interrupted", file=sys.stderr)
+        return 130

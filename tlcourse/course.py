@@ -1,0 +1,78 @@
+"""Run the whole course: execute every lesson headless and gather its headline numbers.
+
+Each notebook runs with papermill in a fresh kernel (``QUICK`` set by parameter), into
+``<out>/executed/``; the lessons record their numbers with ``tlcourse.results.record``
+into ``<out>/results/``; the run prints one table and writes ``<out>/results.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from tlcourse.cache import atomic_write_bytes
+from tlcourse.errors import CourseError
+from tlcourse.results import collect
+
+
+def lesson_notebooks(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).glob("*.ipynb") if not p.name.startswith("."))
+
+
+def execute_notebook(notebook: Path, output: Path, parameters: dict, results: Path, timeout: int = 1800) -> float:
+    """Run one notebook with papermill in its own folder; returns wall seconds."""
+    import papermill
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    os.environ["TLCOURSE_RESULTS"] = str(results.resolve())
+    start = time.perf_counter()
+    papermill.execute_notebook(
+        str(notebook),
+        str(output),
+        parameters=parameters,
+        cwd=str(notebook.parent),
+        kernel_name="python3",
+        progress_bar=False,
+        execution_timeout=timeout,
+    )
+    return time.perf_counter() - start
+
+
+def format_table(results: dict[str, dict], seconds: dict[str, float]) -> str:
+    lines = []
+    for lesson in sorted(set(results) | set(seconds)):
+        lines.append(f"{lesson}  ({seconds.get(lesson, float('nan')):.0f} s)")
+        for metric, value in results.get(lesson, {}).items():
+            lines.append(f"    {metric:<36} {value}")
+    return "\n".join(lines)
+
+
+def run_course(lessons: Path, out: Path, quick: bool = False) -> int:
+    """Execute every lesson; print and write the table. Returns the exit code."""
+    notebooks = lesson_notebooks(lessons)
+    if not notebooks:
+        if not Path(lessons).is_dir():
+            raise CourseError(f"no lessons folder at {lessons}: run from the course checkout")
+        print(f"no lessons yet in {lessons}/: nothing to run")
+        return 0
+    out = Path(out)
+    results_folder = out / "results"
+    seconds, failures = {}, []
+    for notebook in notebooks:
+        print(f"running {notebook.name}{' (quick)' if quick else ''} ...", flush=True)
+        try:
+            seconds[notebook.stem] = execute_notebook(
+                notebook, out / "executed" / notebook.name, {"QUICK": quick}, results_folder
+            )
+        except Exception as err:  # a failing lesson is reported; the others still run
+            failures.append(f"{notebook.name}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+    results = {k: v for k, v in collect(results_folder).items() if k in {n.stem for n in notebooks}}
+    summary = {name: {**results.get(name, {}), "seconds": round(seconds[name], 1)} for name in seconds}
+    atomic_write_bytes(out / "results.json", json.dumps(summary, indent=1, sort_keys=True).encode())
+    print(format_table(results, seconds))
+    print(f"total {sum(seconds.values()):.0f} s; results in {out / 'results.json'}")
+    for failure in failures:
+        print(f"FAILED {failure}")
+    return 1 if failures else 0

@@ -1,0 +1,396 @@
+"""Image data sets as in-memory arrays and ``tf.data`` pipelines.
+
+Sources: ``"hymenoptera"`` (ants vs bees, the PyTorch tutorial's set), ``"elpv"`` (solar
+cells, PyPI ``elpv-dataset``) or any folder of class subfolders (with ``train/`` and
+``val/`` inside, or split here by seed). Images are decoded and resized once, kept as
+``uint8`` arrays and cached on disk (``tlcourse.cache``): at course scale (hundreds to a
+few thousand images) that is faster than decoding JPEGs every epoch and makes every
+later step deterministic. Files that are not usable images are skipped and reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+import warnings
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from tlcourse.cache import cache_dir, data_root, load_arrays, save_arrays
+from tlcourse.errors import CourseError
+from tlcourse.images import decode_image
+
+HYMENOPTERA_URL = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
+HYMENOPTERA_COUNTS = {"train": {"ants": 124, "bees": 121}, "val": {"ants": 70, "bees": 83}}
+HYMENOPTERA_TREE_SHA256 = "c415c930edc58a3d84c6f6b2c058ca7ea03038a196f05330aa86b3249cf557b7"
+ELPV_CLASSES = ["functional", "defective"]
+DECODE_VERSION = 2  # bump when decoding changes, so cached arrays are rebuilt
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file that was not used, and why."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass
+class ImageSplit:
+    """Images (N, H, W, 3) uint8, integer labels, and where each image came from."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    paths: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, index) -> ImageSplit:
+        index = np.asarray(index, dtype=int)
+        return ImageSplit(self.images[index], self.labels[index], [self.paths[i] for i in index])
+
+    def class_counts(self, num_classes: int) -> list[int]:
+        return np.bincount(self.labels, minlength=num_classes).tolist()
+
+
+@dataclass
+class ImageData:
+    """A labelled image set split into train and validation, ready for Keras."""
+
+    name: str
+    class_names: list[str]
+    train: ImageSplit
+    val: ImageSplit
+    image_size: int
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.image_size, self.image_size, 3)
+
+    def split(self, name: str) -> ImageSplit:
+        if name not in ("train", "val"):
+            raise CourseError(f"unknown split {name!r}: use 'train' or 'val'")
+        return self.train if name == "train" else self.val
+
+    def per_class(self, n: int, seed: int = 0) -> ImageData:
+        """The same data with only ``n`` training images per class (chosen by ``seed``)."""
+        counts = self.train.class_counts(self.num_classes)
+        if n < 1:
+            raise CourseError(f"images per class must be at least 1, got {n}")
+        smallest = min(counts)
+        if n > smallest:
+            cls = self.class_names[counts.index(smallest)]
+            raise CourseError(
+                f"{n} images per class requested but class {cls!r} has only {smallest} training images: "
+                f"use at most {smallest}"
+            )
+        rng = np.random.default_rng(seed)
+        chosen = [rng.permutation(np.flatnonzero(self.train.labels == c))[:n] for c in range(self.num_classes)]
+        return replace(self, train=self.train.take(np.sort(np.concatenate(chosen))))
+
+    def pipeline(
+        self,
+        split: str = "train",
+        batch_size: int = 32,
+        shuffle: bool | None = None,
+        augment: bool = False,
+        seed: int = 0,
+    ):
+        """A ``tf.data`` pipeline of (float32 pixels 0..255, int labels) batches.
+
+        Shuffles the training split by default; ``augment`` adds random flips, small
+        rotations and zooms, applied per batch. Prefetches so the model never waits.
+        """
+        import tensorflow as tf
+
+        part = self.split(split)
+        ds = tf.data.Dataset.from_tensor_slices((part.images, part.labels.astype("int32")))
+        if split == "train" if shuffle is None else shuffle:
+            ds = ds.shuffle(len(part), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+        if augment:
+            augmenter = augmentation(seed)
+            ds = ds.map(lambda x, y: (augmenter(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    def summary(self) -> str:
+        """Counts per class and split, and the skipped files, as readable text."""
+        train = self.train.class_counts(self.num_classes)
+        val = self.val.class_counts(self.num_classes)
+        lines = [f"{self.name}: {len(self.train)} train / {len(self.val)} val images, {self.image_size} px"]
+        lines += [f"  {c:<20} train {t:>5}  val {v:>5}" for c, t, v in zip(self.class_names, train, val)]
+        lines += skipped_report(self.skipped)
+        return "\n".join(lines)
+
+
+def skipped_report(skipped: list[SkippedFile]) -> list[str]:
+    if not skipped:
+        return []
+    return [f"  skipped {len(skipped)} file(s) that are not usable images:"] + [f"    {s}" for s in skipped]
+
+
+def augmentation(seed: int = 0):
+    """Random horizontal flip, small rotation and zoom: the usual augmentation for photos."""
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomRotation(0.05, seed=seed + 1),
+            keras.layers.RandomZoom(0.1, seed=seed + 2),
+        ],
+        name="augmentation",
+    )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_dataset(
+    source: str | os.PathLike = "hymenoptera",
+    image_size: int = 160,
+    per_class: int | None = None,
+    seed: int = 0,
+    val_fraction: float = 0.3,
+    verbose: bool = True,
+) -> ImageData:
+    """Load ``source`` (a data set name or a folder) as ``ImageData``.
+
+    ``per_class`` keeps that many training images per class (small-data experiments);
+    ``val_fraction`` and ``seed`` decide the split where the source has none.
+    """
+    if image_size < 8:
+        raise CourseError(f"image size {image_size} px is too small: use at least 32")
+    if str(source) == "elpv":
+        data = _load_elpv(image_size, seed, val_fraction)
+    else:
+        folder = hymenoptera_path() if str(source) == "hymenoptera" else Path(source)
+        data = load_folder(folder, image_size, seed, val_fraction, name=str(source))
+    if per_class is not None:
+        data = data.per_class(per_class, seed)
+    if verbose:
+        print(data.summary())
+    return data
+
+
+DATASET_NAMES = ("hymenoptera", "elpv")
+
+
+def load_folder(
+    folder: Path, image_size: int, seed: int = 0, val_fraction: float = 0.3, name: str | None = None
+) -> ImageData:
+    """A folder of class subfolders, with ``train/`` and ``val/`` inside or split here by seed."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        hint = f"; known data sets: {', '.join(DATASET_NAMES)}" if os.sep not in str(folder) else ""
+        raise CourseError(f"no such folder: {folder} (give a folder of class subfolders{hint})")
+    name = name or folder.name
+    if (folder / "train").is_dir() and (folder / "val").is_dir():
+        train, skipped = _load_split(folder / "train", image_size)
+        val, skipped_val = _load_split(folder / "val", image_size, class_names=train[0])
+        return ImageData(name, train[0], train[1], val[1], image_size, skipped + skipped_val)
+    (class_names, everything), skipped = _load_split(folder, image_size)
+    train_idx, val_idx = stratified_split(everything.labels, val_fraction, seed)
+    return ImageData(name, class_names, everything.take(train_idx), everything.take(val_idx), image_size, skipped)
+
+
+def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a train/val split with the same class proportions in both, fixed by ``seed``."""
+    if not 0 < val_fraction < 1:
+        raise CourseError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_val = max(1, round(len(idx) * val_fraction)) if len(idx) > 1 else 0
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def _class_folders(folder: Path) -> list[Path]:
+    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) < 2:
+        found = f"only {classes[0].name!r}" if classes else "none"
+        raise CourseError(
+            f"{folder} needs at least two class subfolders (one folder of images per class); found {found}"
+        )
+    return classes
+
+
+def _files_in(class_folder: Path) -> list[Path]:
+    """Every file under a class folder, sorted; symlinked folders are not followed (no loops)."""
+    files = []
+    for root, dirs, names in os.walk(class_folder, followlinks=False):
+        dirs.sort()
+        files.extend(Path(root) / n for n in sorted(names))
+    return files
+
+
+def _load_split(folder: Path, image_size: int, class_names: list[str] | None = None):
+    """Decode every file of one split (through the cache); returns ((class names, split), skipped)."""
+    classes = _class_folders(folder)
+    names = [c.name for c in classes]
+    if class_names is not None and names != class_names:
+        raise CourseError(f"{folder} has classes {names} but the training split has {class_names}: make them match")
+    files = [(f, label) for label, c in enumerate(classes) for f in _files_in(c)]
+    for label, c in enumerate(classes):
+        if not any(lab == label for _, lab in files):
+            raise CourseError(f"class folder {c} is empty: add images to it or remove it")
+    arrays = _decode_cached(folder, files, image_size)
+    keep = arrays["ok"].astype(bool)
+    skipped = [SkippedFile(str(f), str(r)) for (f, _), r, k in zip(files, arrays["reasons"], keep) if not k]
+    paths = [str(f) for (f, _), k in zip(files, keep) if k]
+    labels = np.array([lab for (_, lab), k in zip(files, keep) if k], dtype=np.int64)
+    for label, c in enumerate(classes):
+        if not np.any(labels == label):
+            raise CourseError(f"class folder {c} has no usable image (all {len(skipped)} skipped): add images")
+    split = ImageSplit(arrays["images"][keep], labels, paths)
+    return (names, split), skipped
+
+
+def _fingerprint(files: list[tuple[Path, int]], image_size: int) -> str:
+    h = hashlib.sha256(f"v{DECODE_VERSION}|{image_size}".encode())
+    for f, label in files:
+        try:
+            st = f.stat()
+            h.update(f"{f.resolve()}|{label}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{f}|{label}|unreadable\n".encode())
+    return h.hexdigest()[:24]
+
+
+def _decode_cached(folder: Path, files, image_size: int) -> dict[str, np.ndarray]:
+    path = cache_dir() / "decoded" / f"{folder.name}-{image_size}px-{_fingerprint(files, image_size)}.npz"
+    arrays = load_arrays(path)
+    if arrays is None:
+        arrays = _decode_all([f for f, _ in files], image_size, desc=f"decoding {folder}")
+        save_arrays(path, arrays)
+    return arrays
+
+
+def _decode_all(paths: list[Path], image_size: int, desc: str) -> dict[str, np.ndarray]:
+    from tqdm.auto import tqdm
+
+    images = np.zeros((len(paths), image_size, image_size, 3), np.uint8)
+    ok = np.zeros(len(paths), bool)
+    reasons = [""] * len(paths)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        results = pool.map(lambda p: decode_image(p, image_size), paths)
+        for i, (array, reason) in enumerate(
+            tqdm(results, total=len(paths), desc=desc, leave=False, disable=len(paths) < 50)
+        ):
+            if array is not None:
+                images[i], ok[i] = array, True
+            reasons[i] = reason
+    return {"images": images, "ok": ok, "reasons": np.array(reasons, dtype=str)}
+
+
+# --------------------------------------------------------------------------- named sets
+
+
+def hymenoptera_path() -> Path:
+    """The ants/bees folder: under the data root or the cache, else downloaded once."""
+    for root in (data_root(), cache_dir() / "data"):
+        candidate = root / "hymenoptera_data"
+        if (candidate / "train").is_dir() and (candidate / "val").is_dir():
+            return candidate
+    return _download_hymenoptera(cache_dir() / "data")
+
+
+def tree_digest(folder: Path) -> str:
+    """sha256 over the sorted relative paths and contents of every file in ``folder``."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(f.relative_to(folder).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _download_hymenoptera(target_root: Path) -> Path:
+    """Download, verify (counts per class) and unpack the ants/bees zip atomically."""
+    target_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target_root) as tmp:
+        archive = Path(tmp) / "hymenoptera_data.zip"
+        print(f"downloading {HYMENOPTERA_URL} (45 MB) ...")
+        try:
+            with urllib.request.urlopen(HYMENOPTERA_URL, timeout=20) as response, open(archive, "wb") as out:
+                shutil.copyfileobj(response, out)
+        except OSError as err:  # includes timeouts
+            raise CourseError(
+                f"ants/bees data not found under {data_root()} and the download failed ({err}): "
+                f"set TLCOURSE_DATA to a folder holding hymenoptera_data/, or connect and retry"
+            ) from err
+        try:
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(tmp)
+        except zipfile.BadZipFile as err:
+            raise CourseError(f"the downloaded archive is damaged ({err}): run again to retry") from err
+        unpacked = Path(tmp) / "hymenoptera_data"
+        _verify_hymenoptera(unpacked)
+        final = target_root / "hymenoptera_data"
+        if not final.exists():
+            os.replace(unpacked, final)
+    return final
+
+
+def _verify_hymenoptera(folder: Path) -> None:
+    for split, classes in HYMENOPTERA_COUNTS.items():
+        for cls, expected in classes.items():
+            found = len([p for p in (folder / split / cls).glob("*") if p.is_file()])
+            if found != expected:
+                raise CourseError(
+                    f"downloaded ants/bees data has {found} files in {split}/{cls}, expected {expected}: "
+                    "the archive changed or is damaged; delete it and retry"
+                )
+    if tree_digest(folder) != HYMENOPTERA_TREE_SHA256:
+        warnings.warn(
+            "downloaded ants/bees files differ from the recorded checksum (datasets/hymenoptera.md); "
+            "counts match, so they are used",
+            stacklevel=3,
+        )
+
+
+def _load_elpv(image_size: int, seed: int, val_fraction: float) -> ImageData:
+    """ELPV solar cells: defective when the annotated defect probability is >= 0.5."""
+    path = cache_dir() / "decoded" / f"elpv-{image_size}px-v{DECODE_VERSION}.npz"
+    arrays = load_arrays(path)
+    if arrays is None:
+        arrays = _decode_elpv(image_size)
+        save_arrays(path, arrays)
+    labels = arrays["labels"].astype(np.int64)
+    everything = ImageSplit(arrays["images"], labels, [f"elpv:{i}" for i in range(len(labels))])
+    train_idx, val_idx = stratified_split(labels, val_fraction, seed)
+    return ImageData("elpv", ELPV_CLASSES, everything.take(train_idx), everything.take(val_idx), image_size)
+
+
+def _decode_elpv(image_size: int) -> dict[str, np.ndarray]:
+    try:
+        from elpv_dataset.utils import load_dataset as load_elpv
+    except ImportError as err:
+        raise CourseError("the elpv data set needs the PyPI package elpv-dataset: pip install elpv-dataset") from err
+    from PIL import Image
+
+    from tlcourse.images import fit_square
+
+    grey, probability, _ = load_elpv()
+    images = np.stack([np.asarray(fit_square(Image.fromarray(g).convert("RGB"), image_size)) for g in grey]).astype(
+        np.uint8
+    )
+    return {"images": images, "labels": (np.asarray(probability) >= 0.5).astype(np.int64)}

@@ -1,0 +1,186 @@
+"""Training with timing and a progress bar, and the fast path for a frozen base.
+
+When the base is frozen its output for an image never changes, so pushing every image
+through it every epoch repeats the same work. ``fit_cached`` extracts the pooled features
+once and trains the *same* head (same layers, optimizer, loss) on the vectors; the full
+model then holds the trained head. Augmentation is the one thing this path cannot do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from tlcourse.cache import atomic_write_bytes
+from tlcourse.datasets import ImageData
+from tlcourse.errors import CourseError
+from tlcourse.freeze import find_base
+from tlcourse.models import feature_extractor
+
+
+@dataclass
+class FitResult:
+    """What a training run produced: per-epoch history and wall-clock seconds."""
+
+    history: dict[str, list[float]]
+    seconds: float
+    extract_seconds: float = 0.0
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history.get("loss", []))
+
+    @property
+    def val_accuracy(self) -> float:
+        """Validation accuracy after the last epoch."""
+        return float(self.history["val_accuracy"][-1])
+
+    @property
+    def best_val_accuracy(self) -> float:
+        return float(max(self.history["val_accuracy"]))
+
+    def epochs_to(self, accuracy: float) -> int | None:
+        """First epoch (1-based) whose validation accuracy reaches ``accuracy``, or None."""
+        hits = [i + 1 for i, a in enumerate(self.history["val_accuracy"]) if a >= accuracy]
+        return hits[0] if hits else None
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One progress bar over epochs, with the latest loss and accuracies (tqdm)."""
+
+    def __init__(self, epochs: int, desc: str = "training"):
+        super().__init__()
+        self.epochs, self.desc, self.bar = epochs, desc, None
+
+    def on_train_begin(self, logs=None):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=self.epochs, desc=self.desc, unit="epoch", leave=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if "acc" in k or k == "loss"})
+        self.bar.update(1)
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+
+
+def compile_classifier(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
+    """Adam, sparse categorical cross-entropy, accuracy: how every course model is compiled."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _require_compiled(model: keras.Model) -> None:
+    if not getattr(model, "compiled", False) or model.optimizer is None:
+        raise CourseError(
+            f"model {model.name!r} is not compiled: call model.compile(...) first "
+            "(and again after changing what is trainable)"
+        )
+
+
+def fit(
+    model: keras.Model,
+    data: ImageData,
+    epochs: int = 10,
+    batch_size: int = 32,
+    augment: bool = False,
+    seed: int = 0,
+    callbacks=(),
+    progress: bool = True,
+) -> FitResult:
+    """``model.fit`` on ``data`` with validation, wall time and an epoch progress bar."""
+    _require_compiled(model)
+    keras.utils.set_random_seed(seed)
+    train = data.pipeline("train", batch_size, augment=augment, seed=seed)
+    val = data.pipeline("val", batch_size)
+    callbacks = list(callbacks) + ([EpochProgress(epochs, f"fit {model.name}")] if progress else [])
+    start = time.perf_counter()
+    history = model.fit(train, validation_data=val, epochs=epochs, verbose=0, callbacks=callbacks)
+    return FitResult({k: [float(v) for v in vs] for k, vs in history.history.items()}, time.perf_counter() - start)
+
+
+def extract_features(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Pooled feature vectors of ``images`` (uint8 or float pixels 0..255) from a transfer model."""
+    extractor = feature_extractor(model)
+    return extractor.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
+
+
+def _base_is_frozen(model: keras.Model) -> bool:
+    base = find_base(model)
+    return not base.trainable or not base.trainable_weights
+
+
+def fit_cached(
+    model: keras.Model, data: ImageData, epochs: int = 10, batch_size: int = 32, seed: int = 0, progress: bool = True
+) -> FitResult:
+    """Train a frozen-base transfer model's head on features extracted once.
+
+    Same head, optimizer and loss as ``fit`` would use; much faster after the first epoch.
+    """
+    _require_compiled(model)
+    if not _base_is_frozen(model):
+        raise CourseError("fit_cached needs a frozen base (base.trainable = False): use fit() for fine-tuning")
+    start = time.perf_counter()
+    train_x = extract_features(model, data.train.images)
+    val_x = extract_features(model, data.val.images)
+    extract_seconds = time.perf_counter() - start
+    head = model.get_layer("head")
+    head.compile(
+        optimizer=type(model.optimizer).from_config(model.optimizer.get_config()),
+        loss=model.loss,
+        metrics=["accuracy"],
+    )
+    keras.utils.set_random_seed(seed)
+    callbacks = [EpochProgress(epochs, f"fit head of {model.name} (cached features)")] if progress else []
+    history = head.fit(
+        train_x,
+        data.train.labels,
+        validation_data=(val_x, data.val.labels),
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    seconds = time.perf_counter() - start
+    return FitResult({k: [float(v) for v in vs] for k, vs in history.history.items()}, seconds, extract_seconds)
+
+
+def evaluate(model: keras.Model, data: ImageData, split: str = "val", batch_size: int = 64) -> dict[str, float]:
+    """Loss and accuracy of ``model`` on a split, plus the predicted class of every image."""
+    part = data.split(split)
+    probs = model.predict(part.images.astype(np.float32), batch_size=batch_size, verbose=0)
+    predicted = probs.argmax(axis=1)
+    return {"accuracy": float((predicted == part.labels).mean()), "predicted": predicted, "probabilities": probs}
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Save a ``.keras`` file atomically: a killed process never leaves half a model."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_run(model: keras.Model, result: FitResult, summary: dict, out: Path) -> None:
+    """Model, history and summary of a run in ``out`` (each file written atomically)."""
+    out = Path(out)
+    save_model(model, out / "model.keras")
+    atomic_write_bytes(out / "history.json", json.dumps(result.history, indent=1).encode())
+    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())
