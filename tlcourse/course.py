@@ -26,17 +26,24 @@ def execute_notebook(notebook: Path, output: Path, parameters: dict, results: Pa
     import papermill
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    os.environ["TLCOURSE_RESULTS"] = str(results.resolve())
+    previous = os.environ.get("TLCOURSE_RESULTS")
+    os.environ["TLCOURSE_RESULTS"] = str(results.resolve())  # the kernel inherits it
     start = time.perf_counter()
-    papermill.execute_notebook(
-        str(notebook),
-        str(output),
-        parameters=parameters,
-        cwd=str(notebook.parent),
-        kernel_name="python3",
-        progress_bar=False,
-        execution_timeout=timeout,
-    )
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            cwd=str(notebook.parent),
+            kernel_name="python3",
+            progress_bar=False,
+            execution_timeout=timeout,
+        )
+    finally:
+        if previous is None:
+            os.environ.pop("TLCOURSE_RESULTS", None)
+        else:
+            os.environ["TLCOURSE_RESULTS"] = previous
     return time.perf_counter() - start
 
 

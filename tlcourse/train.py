@@ -108,7 +108,7 @@ def fit(
     val = data.pipeline("val", batch_size)
     callbacks = list(callbacks) + ([EpochProgress(epochs, f"fit {model.name}")] if progress else [])
     start = time.perf_counter()
-    history = model.fit(train, validation_data=val, epochs=epochs, verbose=0, callbacks=callbacks)
+    history = model.fit(train, validation_data=val, epochs=epochs, verbose=0, callbacks=callbacks, shuffle=False)
     return FitResult({k: [float(v) for v in vs] for k, vs in history.history.items()}, time.perf_counter() - start)
 
 

@@ -1,0 +1,79 @@
+"""Shared fixtures: an isolated cache, the offline data root, and ways to cut the network."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "datasets"
+
+# Before anything imports tlcourse: a fresh cache for the session, the shared data if present.
+_SESSION_CACHE = Path(tempfile.mkdtemp(prefix="tlcourse-test-cache-"))
+os.environ["TLCOURSE_CACHE"] = str(_SESSION_CACHE)
+if "TLCOURSE_DATA" not in os.environ and (SHARED_DATA / "hymenoptera_data").is_dir():
+    os.environ["TLCOURSE_DATA"] = str(SHARED_DATA)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+GUARD_DIR = Path(__file__).parent / "netguard"  # a sitecustomize that blocks sockets
+
+
+def _unshare_works() -> bool:
+    if not shutil.which("unshare"):
+        return False
+    return subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
+
+
+UNSHARE = _unshare_works()
+
+
+def run_offline(args: list[str], env: dict | None = None, timeout: int = 600, **kwargs):
+    """Run a command with no network: ``unshare -n`` where possible, else a socket guard."""
+    env = {**os.environ, **(env or {})}
+    if UNSHARE:
+        args = ["unshare", "-n", *args]
+    else:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(GUARD_DIR), env.get("PYTHONPATH")]))
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def tlcourse_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tlcourse", *args]
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """In-process guard: any attempt to open a connection fails at once."""
+
+    def refuse(*_args, **_kwargs):
+        raise OSError("network disabled by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.fixture(scope="session")
+def hymenoptera():
+    """Ants/bees at 160 px (needs the shared copy or a download)."""
+    from tlcourse.datasets import load_dataset
+
+    return load_dataset("hymenoptera", 160, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def lite0():
+    from tlcourse.backbones import load_backbone
+
+    return load_backbone("efficientnet_lite0", (160, 160, 3))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_SESSION_CACHE, ignore_errors=True)

@@ -1,0 +1,91 @@
+"""The command line, run as a user would: offline, in a subprocess."""
+
+import json
+
+import pytest
+
+from conftest import run_offline, tlcourse_cmd
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    from PIL import Image
+    from skimage import data
+
+    folder = tmp_path_factory.mktemp("photos")
+    Image.fromarray(data.chelsea()).save(folder / "chelsea.png")
+    Image.fromarray(data.coffee()).save(folder / "coffee.png")
+    (folder / "notes.jpg").write_text("not a photo")
+    return folder
+
+
+def test_predict_offline_finds_a_cat_and_an_espresso(photos):
+    result = run_offline(tlcourse_cmd("predict", str(photos / "chelsea.png"), str(photos / "coffee.png"), "--top", "3"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    blocks = result.stdout.split(str(photos / "coffee.png"))
+    cat_lines, coffee_lines = blocks[0].splitlines(), blocks[1].splitlines()
+    assert "cat" in cat_lines[1] and cat_lines[1].strip().startswith("1.")
+    assert "espresso" in coffee_lines[1]
+    assert len(coffee_lines) == 4  # header + top 3
+
+
+def test_predict_reports_an_unreadable_file_and_still_classifies_the_rest(photos):
+    result = run_offline(tlcourse_cmd("predict", str(photos / "notes.jpg"), str(photos / "coffee.png")))
+    assert result.returncode == 2
+    assert "notes.jpg" in result.stderr and "espresso" in result.stdout
+
+
+def test_fit_head_on_ants_and_bees_reaches_the_reference_accuracy(tmp_path):
+    result = run_offline(tlcourse_cmd("fit", "hymenoptera", "--strategy", "head", "--out", str(tmp_path / "run")))
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["val_accuracy"] >= 0.88
+    assert summary["strategy"] == "head" and summary["n_train"] == 244 and summary["n_val"] == 153
+    assert [p.rsplit("/", 1)[-1] for p in summary["skipped_files"]] == ["imageNotFound.gif"]
+    assert summary["train_seconds"] > 0
+    assert (tmp_path / "run" / "model.keras").stat().st_size > 1_000_000
+
+
+def test_fit_scratch_on_a_tiny_subset_runs_end_to_end(tmp_path):
+    result = run_offline(
+        tlcourse_cmd(
+            "fit",
+            "hymenoptera",
+            "--strategy",
+            "scratch",
+            "--epochs",
+            "1",
+            "--per-class",
+            "8",
+            "--image-size",
+            "64",
+            "--out",
+            str(tmp_path / "run"),
+        )
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["n_train"] == 16 and summary["backbone"] is None and summary["epochs"] == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["fit", "no/such/folder"], "no such folder"),
+        (["fit", "hymenoptera", "--backbone", "resnet18"], "unknown backbone"),
+        (["fit", "hymenoptera", "--per-class", "1000"], "use at most"),
+        (["fit", "hymenoptera", "--image-size", "16"], "at least 32 px"),
+    ],
+)
+def test_user_errors_end_with_one_clear_line_and_exit_2(args, message):
+    result = run_offline(tlcourse_cmd(*args))
+    assert result.returncode == 2
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("tlcourse: error:")]
+    assert len(error_lines) == 1 and message in error_lines[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
+def test_run_with_no_lessons_says_so(tmp_path):
+    (tmp_path / "lessons").mkdir()
+    result = run_offline(tlcourse_cmd("run", "--lessons", str(tmp_path / "lessons"), "--out", str(tmp_path / "b")))
+    assert result.returncode == 0 and "no lessons yet" in result.stdout

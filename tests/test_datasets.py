@@ -1,0 +1,147 @@
+"""Data sets: the real ones, any folder, splits, subsets, bad files and clear errors."""
+
+import numpy as np
+import pytest
+
+from tlcourse.datasets import load_dataset, stratified_split
+from tlcourse.errors import CourseError
+
+from imagefiles import make_folder, write_image
+
+
+def test_hymenoptera_has_the_tutorial_counts_and_skips_the_placeholder_gif(hymenoptera):
+    assert hymenoptera.class_names == ["ants", "bees"]
+    assert len(hymenoptera.train) == 244 and len(hymenoptera.val) == 153
+    assert hymenoptera.train.class_counts(2) == [123, 121]
+    assert [s.path.rsplit("/", 1)[-1] for s in hymenoptera.skipped] == ["imageNotFound.gif"]
+    assert "placeholder" in hymenoptera.skipped[0].reason
+    assert hymenoptera.train.images.shape == (244, 160, 160, 3)
+    assert hymenoptera.train.images.dtype == np.uint8
+    assert "imageNotFound.gif" in hymenoptera.summary()
+
+
+def test_a_second_load_comes_from_the_cache_and_is_identical(hymenoptera):
+    again = load_dataset("hymenoptera", 160, verbose=False)
+    np.testing.assert_array_equal(again.train.images, hymenoptera.train.images)
+    assert again.train.paths == hymenoptera.train.paths
+
+
+def test_per_class_takes_n_per_class_reproducibly(hymenoptera):
+    a = hymenoptera.per_class(10, seed=3)
+    b = hymenoptera.per_class(10, seed=3)
+    c = hymenoptera.per_class(10, seed=4)
+    assert a.train.class_counts(2) == [10, 10]
+    assert a.train.paths == b.train.paths and a.train.paths != c.train.paths
+    assert len(a.val) == len(hymenoptera.val)
+
+
+def test_per_class_larger_than_available_says_the_maximum(hymenoptera):
+    with pytest.raises(CourseError, match="use at most 121"):
+        hymenoptera.per_class(500)
+
+
+def test_pipeline_batches_float_pixels_and_int_labels(hymenoptera):
+    batch_x, batch_y = next(iter(hymenoptera.pipeline("train", batch_size=16, augment=True)))
+    assert tuple(batch_x.shape) == (16, 160, 160, 3) and batch_x.dtype.name == "float32"
+    assert batch_y.dtype.name == "int32"
+    assert 0.0 <= float(batch_x.numpy().min()) and float(batch_x.numpy().max()) <= 255.0
+
+
+def test_validation_pipeline_is_ordered_and_unaugmented(hymenoptera):
+    xs = np.concatenate([x.numpy() for x, _ in hymenoptera.pipeline("val", batch_size=64)])
+    np.testing.assert_array_equal(xs, hymenoptera.val.images.astype(np.float32))
+
+
+def test_augmentation_changes_images(hymenoptera):
+    plain = next(iter(hymenoptera.pipeline("train", 8, shuffle=False)))[0].numpy()
+    augmented = next(iter(hymenoptera.pipeline("train", 8, shuffle=False, augment=True)))[0].numpy()
+    assert not np.allclose(plain, augmented)
+
+
+def test_folder_without_split_is_split_by_seed_with_class_proportions(tmp_path):
+    root = make_folder(tmp_path / "pets", per_class=10)
+    a = load_dataset(root, 32, seed=1, verbose=False)
+    b = load_dataset(root, 32, seed=1, verbose=False)
+    c = load_dataset(root, 32, seed=2, verbose=False)
+    assert a.class_names == ["cats", "dogs"]
+    assert a.train.class_counts(2) == [7, 7] and a.val.class_counts(2) == [3, 3]
+    assert a.val.paths == b.val.paths and a.val.paths != c.val.paths
+    assert not set(a.train.paths) & set(a.val.paths)
+
+
+def test_folder_with_train_and_val_keeps_them(tmp_path):
+    root = make_folder(tmp_path / "pets", per_class=3, split=True)
+    data = load_dataset(root, 32, verbose=False)
+    assert all("/train/" in p for p in data.train.paths) and all("/val/" in p for p in data.val.paths)
+
+
+def test_bad_files_are_skipped_and_reported_by_name(tmp_path):
+    root = make_folder(tmp_path / "pets", per_class=4)
+    (root / "cats" / "notes.jpg").write_text("not an image")
+    (root / "cats" / "empty.png").write_bytes(b"")
+    good = write_image(root / "dogs" / "cut.jpg", 99, size=(64, 64), fmt="JPEG")
+    good.write_bytes(good.read_bytes()[:200])
+    data = load_dataset(root, 32, verbose=False)
+    reasons = {s.path.rsplit("/", 1)[-1]: s.reason for s in data.skipped}
+    assert set(reasons) == {"notes.jpg", "empty.png", "cut.jpg"}
+    assert "0 bytes" in reasons["empty.png"]
+    assert len(data.train) + len(data.val) == 8
+
+
+def test_odd_but_valid_images_are_used_as_rgb(tmp_path):
+    root = make_folder(tmp_path / "pets", per_class=3)
+    write_image(root / "cats" / "grey.png", 1, mode="L")
+    write_image(root / "cats" / "palette.gif", 2, mode="P")
+    write_image(root / "dogs" / "cmyk.jpg", 3, mode="CMYK", fmt="JPEG")
+    write_image(root / "dogs" / "alpha.png", 4, mode="RGBA")
+    data = load_dataset(root, 32, verbose=False)
+    assert data.skipped == []
+    assert len(data.train) + len(data.val) == 10
+    assert data.train.images.shape[1:] == (32, 32, 3)
+
+
+def test_missing_folder_is_named(tmp_path):
+    with pytest.raises(CourseError, match="no such folder: .*nowhere"):
+        load_dataset(tmp_path / "nowhere", verbose=False)
+
+
+def test_unknown_dataset_name_lists_the_known_ones():
+    with pytest.raises(CourseError, match="hymenoptera, elpv"):
+        load_dataset("cifar10", verbose=False)
+
+
+def test_single_class_is_refused(tmp_path):
+    root = make_folder(tmp_path / "one", classes=("cats",))
+    with pytest.raises(CourseError, match="at least two class subfolders"):
+        load_dataset(root, verbose=False)
+
+
+def test_empty_class_folder_is_named(tmp_path):
+    root = make_folder(tmp_path / "pets")
+    (root / "birds").mkdir()
+    with pytest.raises(CourseError, match="birds is empty"):
+        load_dataset(root, verbose=False)
+
+
+def test_class_of_only_bad_files_is_named(tmp_path):
+    root = make_folder(tmp_path / "pets")
+    (root / "birds").mkdir()
+    (root / "birds" / "x.jpg").write_text("nope")
+    with pytest.raises(CourseError, match="birds has no usable image"):
+        load_dataset(root, verbose=False)
+
+
+def test_stratified_split_keeps_every_index_once():
+    labels = np.array([0] * 10 + [1] * 5)
+    train, val = stratified_split(labels, 0.2, seed=0)
+    assert sorted(np.concatenate([train, val]).tolist()) == list(range(15))
+    assert np.bincount(labels[val]).tolist() == [2, 1]
+
+
+def test_elpv_is_the_solar_cell_set_with_defective_at_p_half():
+    data = load_dataset("elpv", 64, verbose=False)
+    assert data.class_names == ["functional", "defective"]
+    total = np.add(data.train.class_counts(2), data.val.class_counts(2)).tolist()
+    assert total == [1803, 821]
+    assert abs(len(data.val) / 2624 - 0.3) < 0.01
+    assert data.train.images.shape[1:] == (64, 64, 3)
