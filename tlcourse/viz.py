@@ -26,9 +26,14 @@ def _history_dict(history) -> dict[str, list[float]]:
     return dict(history)
 
 
+def _is_one_history(mapping: Mapping) -> bool:
+    """A metric -> per-epoch values dict (rather than a dict of runs)."""
+    return all(isinstance(v, (list, tuple, np.ndarray)) for v in mapping.values())
+
+
 def plot_history(histories: Mapping[str, object] | object, metric: str = "accuracy", ax=None):
     """Training (dashed) and validation (solid) ``metric`` per epoch, one colour per run."""
-    if not isinstance(histories, Mapping) or "loss" in histories:
+    if not isinstance(histories, Mapping) or _is_one_history(histories):
         histories = {"": histories}
     fig, ax = _axes(ax)
     for i, (label, history) in enumerate(histories.items()):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import io
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,21 +100,29 @@ def _unpickle(stream: io.BufferedIOBase):
         return _RestrictedUnpickler(stream).load()
     except UnsafePickleError:
         raise
-    except (EOFError, pickle.UnpicklingError, ValueError, TypeError) as err:
-        raise WeightsFormatError(f"not a legacy torch state dict: {err}") from err
+    except (Exception, MemoryError) as err:  # malformed pickles fail in many ways; all mean "bad file"
+        raise WeightsFormatError(f"not a legacy torch state dict: {type(err).__name__}: {err}") from err
 
 
 def _read_storages(stream, keys: list[str], refs: dict[str, _StorageRef]) -> dict[str, np.ndarray]:
+    remaining = os.fstat(stream.fileno()).st_size - stream.tell()
     storages = {}
     for key in keys:
         ref = refs.get(key)
         header = stream.read(8)
         if ref is None or len(header) != 8:
             raise WeightsFormatError(f"storage {key!r} missing or truncated")
+        remaining -= 8
         numel = int(np.frombuffer(header, "<i8")[0])
         itemsize = np.dtype(ref.dtype).itemsize
+        if numel != ref.numel or not 0 <= numel * itemsize <= remaining:
+            raise WeightsFormatError(
+                f"storage {key!r} is truncated: expected {ref.numel} elements, header says {numel}, "
+                f"{remaining // itemsize} left in the file"
+            )
         blob = stream.read(numel * itemsize)
-        if numel != ref.numel or len(blob) != numel * itemsize:
+        remaining -= len(blob)
+        if len(blob) != numel * itemsize:
             raise WeightsFormatError(
                 f"storage {key!r} is truncated: expected {ref.numel} elements, found {len(blob) // itemsize}"
             )
@@ -122,6 +131,8 @@ def _read_storages(stream, keys: list[str], refs: dict[str, _StorageRef]) -> dic
 
 
 def _to_array(ref: _TensorRef, storages: dict[str, np.ndarray]) -> np.ndarray:
+    if ref.storage.key not in storages:
+        raise WeightsFormatError(f"tensor refers to storage {ref.storage.key!r}, which the file does not hold")
     flat = storages[ref.storage.key]
     if len(ref.shape) != len(ref.stride) or ref.offset < 0 or any(s < 0 for s in ref.stride + ref.shape):
         raise WeightsFormatError("tensor view with a negative offset, size or stride")
@@ -173,6 +184,8 @@ def read_torch_state_dict(path: str | Path) -> dict[str, np.ndarray]:
         _unpickle(stream)  # sys info: endianness and type sizes, little-endian assumed
         state = _unpickle(stream)
         keys = _unpickle(stream)
+        if not isinstance(state, dict) or not isinstance(keys, list):
+            raise WeightsFormatError(f"{path}: expected a state dict and a list of storage keys")
         refs: dict[str, _StorageRef] = {}
         _collect_refs(state, refs)
         storages = _read_storages(stream, [str(k) for k in keys], refs)
