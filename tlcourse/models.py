@@ -9,6 +9,8 @@ global average pooling, dropout, a new dense head. The head is its own small
 
 from __future__ import annotations
 
+import weakref
+
 import keras
 
 from tlcourse.backbones import Backbone
@@ -57,6 +59,11 @@ def transfer_model(backbone: Backbone, num_classes: int, dropout: float = 0.2, s
     return model
 
 
+_EXTRACTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def feature_extractor(model: keras.Model) -> keras.Model:
     """The part of a transfer model up to the pooled feature vector (shares its weights)."""
-    return keras.Model(model.inputs, model.get_layer("pool").output, name=f"{model.name}_features")
+    if model not in _EXTRACTORS:
+        _EXTRACTORS[model] = keras.Model(model.inputs, model.get_layer("pool").output, name=f"{model.name}_features")
+    return _EXTRACTORS[model]

@@ -20,6 +20,7 @@ import numpy as np
 from tlcourse.cache import atomic_write_bytes
 from tlcourse.datasets import ImageData
 from tlcourse.errors import CourseError
+from tlcourse.features import features_of
 from tlcourse.freeze import find_base
 from tlcourse.models import feature_extractor
 
@@ -112,10 +113,9 @@ def fit(
     return FitResult({k: [float(v) for v in vs] for k, vs in history.history.items()}, time.perf_counter() - start)
 
 
-def extract_features(model: keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Pooled feature vectors of ``images`` (uint8 or float pixels 0..255) from a transfer model."""
-    extractor = feature_extractor(model)
-    return extractor.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
+def extract_features(model: keras.Model, images: np.ndarray, use_cache: bool = True) -> np.ndarray:
+    """Pooled feature vectors of ``images`` (pixels 0..255) from a transfer model (cached)."""
+    return features_of(feature_extractor(model), images, use_cache=use_cache)
 
 
 def _base_is_frozen(model: keras.Model) -> bool:

@@ -1,0 +1,54 @@
+"""Feature cache: reused for the same weights and images, never for changed ones."""
+
+import numpy as np
+
+import tlcourse.features as features
+from tlcourse.cache import cache_dir
+from tlcourse.models import feature_extractor, transfer_model
+
+
+def _images(n=6, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, 160, 160, 3)).astype(np.uint8)
+
+
+def test_cached_features_equal_a_fresh_forward_pass(lite0):
+    extractor = feature_extractor(transfer_model(lite0, 2))
+    images = _images()
+    first = features.features_of(extractor, images)
+    features._MEMORY.clear()
+    from_disk = features.features_of(extractor, images)
+    fresh = features.features_of(extractor, images, use_cache=False)
+    np.testing.assert_allclose(from_disk, first)
+    np.testing.assert_allclose(fresh, first, atol=1e-5)
+    assert first.shape == (6, 1280)
+
+
+def test_other_images_or_changed_weights_get_new_features(lite0):
+    model = transfer_model(lite0, 2)
+    extractor = feature_extractor(model)
+    a = features.features_of(extractor, _images(seed=1))
+    b = features.features_of(extractor, _images(seed=2))
+    assert not np.allclose(a, b)
+    before = features.weights_fingerprint(extractor)
+    kernel = extractor.get_layer("efficientnet_lite0").get_layer("head_conv")
+    kernel.kernel.assign(kernel.kernel * 1.01)
+    assert features.weights_fingerprint(extractor) != before
+    c = features.features_of(extractor, _images(seed=1))
+    assert not np.allclose(a, c)
+    kernel.kernel.assign(kernel.kernel / 1.01)
+
+
+def test_a_corrupt_feature_file_is_rebuilt(lite0):
+    extractor = feature_extractor(transfer_model(lite0, 2))
+    images = _images(seed=3)
+    good = features.features_of(extractor, images)
+    features._MEMORY.clear()
+    for path in (cache_dir() / "features").glob("*.npz"):
+        path.write_bytes(path.read_bytes()[:50])
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = features.features_of(extractor, images)
+    assert any("corrupt" in str(w.message) for w in caught)
+    np.testing.assert_allclose(again, good, atol=1e-5)

@@ -1,0 +1,75 @@
+"""Feature vectors from a frozen pretrained base, extracted once and cached.
+
+A frozen base maps the same image to the same vector every time, so lessons that train
+many heads on one data set (strategies, seeds, data sizes, classical classifiers) need
+the expensive forward pass only once. Vectors are cached in memory and on disk, keyed
+by a fingerprint of the extractor's weights and of the images, so a fine-tuned base or
+different images never reuse stale features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import weakref
+
+import keras
+import numpy as np
+
+from tlcourse.cache import cache_dir, load_arrays, save_arrays
+
+_MEMORY: dict[str, np.ndarray] = {}
+_FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MEMORY_LIMIT = 16  # feature sets kept in memory (each is N x 1280 float32: small)
+
+
+def weights_fingerprint(model: keras.Model) -> str:
+    """sha1 over the architecture config and every weight of ``model``."""
+    h = hashlib.sha1(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
+    for w in model.weights:
+        h.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
+    return h.hexdigest()[:20]
+
+
+def images_fingerprint(images: np.ndarray) -> str:
+    h = hashlib.sha1(f"{images.shape}|{images.dtype}".encode())
+    h.update(np.ascontiguousarray(images).tobytes())
+    return h.hexdigest()[:20]
+
+
+def _forward_batches(extractor: keras.Model, images: np.ndarray, batch_size: int, desc: str) -> np.ndarray:
+    """The extractor's outputs for ``images``, batch by batch, with a progress bar."""
+    import tensorflow as tf
+    from tqdm.auto import tqdm
+
+    forward = _FORWARD.get(extractor)
+    if forward is None:  # one compiled function per extractor: tracing costs seconds
+        forward = _FORWARD[extractor] = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
+    outputs = []
+    starts = range(0, len(images), batch_size)
+    for start in tqdm(starts, desc=desc, unit="batch", leave=False, disable=len(images) < 512):
+        batch = tf.convert_to_tensor(images[start : start + batch_size], dtype=tf.float32)
+        outputs.append(forward(batch).numpy())
+    if not outputs:
+        return np.zeros((0,) + tuple(extractor.output_shape[1:]), np.float32)
+    return np.concatenate(outputs)
+
+
+def features_of(extractor: keras.Model, images: np.ndarray, batch_size: int = 32, use_cache: bool = True) -> np.ndarray:
+    """``extractor(images)`` as float32 vectors, from the cache when these weights saw these images."""
+    if not use_cache:
+        return _forward_batches(extractor, images, batch_size, f"features ({extractor.name})")
+    key = f"{extractor.name}-{weights_fingerprint(extractor)}-{images_fingerprint(images)}"
+    if key in _MEMORY:
+        return _MEMORY[key]
+    path = cache_dir() / "features" / f"{key}.npz"
+    stored = load_arrays(path)
+    if stored is not None and stored["features"].shape[0] == len(images):
+        features = stored["features"]
+    else:
+        features = _forward_batches(extractor, images, batch_size, f"features ({extractor.name})")
+        save_arrays(path, {"features": features})
+    if len(_MEMORY) >= _MEMORY_LIMIT:
+        _MEMORY.pop(next(iter(_MEMORY)))
+    _MEMORY[key] = features
+    return features
