@@ -51,7 +51,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="the short CI version of every lesson")
     p.add_argument("--lessons", type=Path, default=Path("lessons"))
     p.add_argument("--out", type=Path, default=Path("build"))
+    p = sub.add_parser("lessons", help="regenerate the student copies in lessons/ from solutions/")
+    p.add_argument("--check", action="store_true", help="only report stale copies (exit 1 if any)")
+    p.add_argument("--solutions", type=Path, default=Path("solutions"))
+    p.add_argument("--lessons", type=Path, default=Path("lessons"))
     return parser
+
+
+def cmd_lessons(args) -> int:
+    from tlcourse.studentcopy import generate, strip_masters
+
+    if args.check:
+        stale = generate(args.solutions, args.lessons, check=True)
+        for name in stale:
+            print(f"stale: {args.lessons / name} (run: tlcourse lessons)")
+        return 1 if stale else 0
+    for name in strip_masters(args.solutions):
+        print(f"cleared outputs: {args.solutions / name}")
+    for name in generate(args.solutions, args.lessons):
+        print(f"wrote {args.lessons / name}")
+    return 0
 
 
 def cmd_predict(args) -> int:
@@ -113,7 +132,7 @@ def cmd_run(args) -> int:
     return run_course(args.lessons, args.out, quick=args.quick)
 
 
-COMMANDS = {"predict": cmd_predict, "fit": cmd_fit, "run": cmd_run}
+COMMANDS = {"predict": cmd_predict, "fit": cmd_fit, "run": cmd_run, "lessons": cmd_lessons}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,65 @@
+"""The committed notebooks: student copies up to date, no answers leaked, every lesson complete."""
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tlcourse.checks import REGISTRY, exercises_of
+from tlcourse.studentcopy import BEGIN, END, generate, solution_blocks
+
+ROOT = Path(__file__).resolve().parents[1]
+MASTERS = sorted((ROOT / "solutions").glob("[0-9]*.ipynb"))
+LESSONS = sorted((ROOT / "lessons").glob("[0-9]*.ipynb"))
+
+
+def _read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def test_student_copies_are_generated_from_the_masters():
+    stale = generate(ROOT / "solutions", ROOT / "lessons", check=True)
+    assert stale == [], f"stale student copies {stale}: run `tlcourse lessons`"
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
+def test_student_copy_contains_no_solution_code(master):
+    student_text = (ROOT / "lessons" / master.name).read_text()
+    assert BEGIN not in student_text and END not in student_text
+    for cell in _read(master).cells:
+        if cell.cell_type != "code":
+            continue
+        for block in solution_blocks(cell.source):
+            for line in block:
+                code = line.strip()
+                if len(code) > 12 and not code.startswith("#"):
+                    assert json.dumps(code)[1:-1] not in student_text, f"solution line leaked: {code}"
+
+
+@pytest.mark.parametrize("master", MASTERS, ids=lambda p: p.stem)
+def test_lesson_structure(master):
+    nb = _read(master)
+    sources = [c.source for c in nb.cells]
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "Learning goals" in nb.cells[0].source, "the first cell states the learning goals"
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and "QUICK" in params[0].source and "TLCOURSE_QUICK" in params[0].source
+    assert re.search(r"^#+ .*Summary", markdown, re.M) and re.search(r"^#+ .*Exercises", markdown, re.M)
+    used = re.findall(r"check\(\"([\d.]+)\"", code)
+    assert len(set(used)) >= 3, "at least three checked exercises"
+    registered = {e.id for e in exercises_of(master.stem)}
+    assert set(used) == registered, f"checks used {sorted(used)} vs registered for this lesson {sorted(registered)}"
+    assert all(REGISTRY[i].lesson == master.stem for i in used)
+    assert f'record("{master.stem}"' in code, "the lesson records its headline numbers"
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    assert len(sources) > 10
+
+
+@pytest.mark.parametrize("path", MASTERS + LESSONS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_notebooks_are_committed_without_outputs(path):
+    nb = _read(path)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    assert path.stat().st_size < 200_000
