@@ -14,7 +14,11 @@ ifneq ($(wildcard $(SHARED_DATA)/hymenoptera_data),)
 export TLCOURSE_DATA ?= $(SHARED_DATA)
 endif
 
-.PHONY: install course quick test lab lint clean
+# The browser test drives Debian's Chromium (Playwright's own browser download is not used).
+CHROMIUM := $(firstword $(wildcard /usr/lib/chromium/chromium /usr/bin/chromium))
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: install browser course quick test lab lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,7 +42,16 @@ course: install
 quick: install
 	$(BIN)/tlcourse run --quick
 
-test: install
+browser:
+ifeq ($(CHROMIUM),)
+	@if command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium for the browser test"; \
+	  $(SUDO) apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null); \
+	else echo "no apt-get: install Chromium yourself or set TLCOURSE_CHROMIUM (the browser test needs it)"; fi
+endif
+
+test: install browser
 	$(BIN)/python -m pytest
 
 lab: install

@@ -54,6 +54,19 @@ _BLOCK_RULES = [
 ]
 
 
+LARGE_PER_CLASS = 1000  # from about this many labelled images per class, a target set counts as large
+
+
+def recommend_strategy(images_per_class: int, similar: bool) -> tuple[str, str]:
+    """The size x similarity table: ``(strategy, reason)`` for a target data set."""
+    large = images_per_class >= LARGE_PER_CLASS
+    strategy = {(False, True): "head", (False, False): "some", (True, True): "most", (True, False): "full"}[
+        (large, bool(similar))
+    ]
+    size = f"{images_per_class} images per class is {'large' if large else 'small'} (threshold {LARGE_PER_CLASS})"
+    return strategy, f"{size}; {STRATEGY_ADVICE[strategy]}"
+
+
 def _named_block(name: str) -> str | None:
     for pattern, block in _BLOCK_RULES:
         match = re.match(pattern, name)
