@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (fine-tuning uses lr/100)")
     p.add_argument("--batch-size", type=_positive, default=32)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=None, help="folder for the model and history")
+    p.add_argument("--out", type=Path, default=None, help="folder for the model, history and checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
 
     p = sub.add_parser("run", help="execute every lesson and print their headline numbers")
     p.add_argument("--quick", action="store_true", help="the short CI version of every lesson")
@@ -98,11 +99,25 @@ def cmd_fit(args) -> int:
     from tlcourse.strategies import train_with_strategy
     from tlcourse.train import save_run
 
+    out = args.out or Path("runs") / f"{Path(str(args.data)).name}-{args.strategy}-seed{args.seed}"
+    has_checkpoint = (out / "checkpoint" / "state.json").exists()
+    if args.resume and not has_checkpoint:
+        raise CourseError(f"nothing to resume in {out}: no checkpoint there (run without --resume)")
+    if has_checkpoint and not args.resume:
+        print(f"note: starting over in {out}; add --resume to continue the earlier run", file=sys.stderr)
     data = load_dataset(args.data, args.image_size, per_class=args.per_class, seed=args.seed)
     run = train_with_strategy(
-        data, args.strategy, args.backbone, args.epochs, args.fine_tune_epochs, args.lr, args.batch_size, seed=args.seed
+        data,
+        args.strategy,
+        args.backbone,
+        args.epochs,
+        args.fine_tune_epochs,
+        args.lr,
+        args.batch_size,
+        seed=args.seed,
+        checkpoint_dir=out,
+        resume=args.resume,
     )
-    out = args.out or Path("runs") / f"{Path(str(args.data)).name}-{args.strategy}-seed{args.seed}"
     summary = {
         "data": str(args.data),
         "strategy": args.strategy,

@@ -40,8 +40,12 @@ def classifier_head(num_classes: int, dropout: float = 0.2, input_dim: int | Non
     return keras.Sequential(layers, name="head")
 
 
-def transfer_model(backbone: Backbone, num_classes: int, dropout: float = 0.2, strategy: str = "head") -> keras.Model:
+def transfer_model(
+    backbone: Backbone, num_classes: int, dropout: float = 0.2, strategy: str = "head", head: keras.Model | None = None
+) -> keras.Model:
     """Pretrained base + pooling + dropout + new head; ``strategy`` sets what trains (default: head only).
+
+    ``head`` reuses a trained head (e.g. one restored from a checkpoint) instead of a new one.
 
     Whatever the strategy, BatchNormalization layers stay non-trainable: under ``fit`` in
     Keras 3 that, not ``training=False``, is what keeps them in inference mode.
@@ -53,7 +57,7 @@ def transfer_model(backbone: Backbone, num_classes: int, dropout: float = 0.2, s
     x = preprocess(inputs)
     x = base(x, training=False)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = classifier_head(num_classes, dropout, input_dim=x.shape[-1])(x)
+    outputs = (head or classifier_head(num_classes, dropout, input_dim=x.shape[-1]))(x)
     model = keras.Model(inputs, outputs, name=f"{base.name}_transfer")
     apply_strategy(model, strategy)
     return model

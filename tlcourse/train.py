@@ -101,16 +101,32 @@ def fit(
     seed: int = 0,
     callbacks=(),
     progress: bool = True,
+    initial_epoch: int = 0,
 ) -> FitResult:
-    """``model.fit`` on ``data`` with validation, wall time and an epoch progress bar."""
+    """``model.fit`` on ``data`` with validation, wall time and an epoch progress bar.
+
+    ``initial_epoch`` resumes an interrupted run: epochs ``initial_epoch..epochs-1`` run.
+    """
     _require_compiled(model)
-    keras.utils.set_random_seed(seed)
-    train = data.pipeline("train", batch_size, augment=augment, seed=seed)
+    keras.utils.set_random_seed(seed + initial_epoch)
+    train = data.pipeline("train", batch_size, augment=augment, seed=seed + initial_epoch)
     val = data.pipeline("val", batch_size)
-    callbacks = list(callbacks) + ([EpochProgress(epochs, f"fit {model.name}")] if progress else [])
+    callbacks = list(callbacks) + ([EpochProgress(epochs - initial_epoch, f"fit {model.name}")] if progress else [])
     start = time.perf_counter()
-    history = model.fit(train, validation_data=val, epochs=epochs, verbose=0, callbacks=callbacks, shuffle=False)
-    return FitResult({k: [float(v) for v in vs] for k, vs in history.history.items()}, time.perf_counter() - start)
+    history = model.fit(
+        train,
+        validation_data=val,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        verbose=0,
+        callbacks=callbacks,
+        shuffle=False,
+    )
+    return FitResult(_plain_history(history), time.perf_counter() - start)
+
+
+def _plain_history(history) -> dict[str, list[float]]:
+    return {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
 def extract_features(model: keras.Model, images: np.ndarray, use_cache: bool = True) -> np.ndarray:
@@ -124,11 +140,20 @@ def _base_is_frozen(model: keras.Model) -> bool:
 
 
 def fit_cached(
-    model: keras.Model, data: ImageData, epochs: int = 10, batch_size: int = 32, seed: int = 0, progress: bool = True
+    model: keras.Model,
+    data: ImageData,
+    epochs: int = 10,
+    batch_size: int = 32,
+    seed: int = 0,
+    progress: bool = True,
+    callbacks=(),
+    initial_epoch: int = 0,
 ) -> FitResult:
     """Train a frozen-base transfer model's head on features extracted once.
 
     Same head, optimizer and loss as ``fit`` would use; much faster after the first epoch.
+    A head that is already compiled (e.g. restored from a checkpoint with its optimizer
+    state) keeps its optimizer; ``initial_epoch`` resumes an interrupted run.
     """
     _require_compiled(model)
     if not _base_is_frozen(model):
@@ -138,25 +163,28 @@ def fit_cached(
     val_x = extract_features(model, data.val.images)
     extract_seconds = time.perf_counter() - start
     head = model.get_layer("head")
-    head.compile(
-        optimizer=type(model.optimizer).from_config(model.optimizer.get_config()),
-        loss=model.loss,
-        metrics=["accuracy"],
-    )
-    keras.utils.set_random_seed(seed)
-    callbacks = [EpochProgress(epochs, f"fit head of {model.name} (cached features)")] if progress else []
+    if not (getattr(head, "compiled", False) and initial_epoch > 0):
+        head.compile(
+            optimizer=type(model.optimizer).from_config(model.optimizer.get_config()),
+            loss=model.loss,
+            metrics=["accuracy"],
+        )
+    keras.utils.set_random_seed(seed + initial_epoch)
+    callbacks = list(callbacks)
+    if progress:
+        callbacks.append(EpochProgress(epochs - initial_epoch, f"fit head of {model.name} (cached features)"))
     history = head.fit(
         train_x,
         data.train.labels,
         validation_data=(val_x, data.val.labels),
         epochs=epochs,
+        initial_epoch=initial_epoch,
         batch_size=batch_size,
         shuffle=True,
         verbose=0,
         callbacks=callbacks,
     )
-    seconds = time.perf_counter() - start
-    return FitResult({k: [float(v) for v in vs] for k, vs in history.history.items()}, seconds, extract_seconds)
+    return FitResult(_plain_history(history), time.perf_counter() - start, extract_seconds)
 
 
 def evaluate(model: keras.Model, data: ImageData, split: str = "val", batch_size: int = 64) -> dict[str, float]:
