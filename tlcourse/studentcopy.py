@@ -82,9 +82,8 @@ def student_copy(master) -> nbformat.NotebookNode:
             cell.source = strip_code(cell.source, f"cell {i}")
         elif cell.cell_type == "markdown":
             cell.source = MD_BLOCK.sub(MD_STUB, cell.source)
-        cell.pop("id", None)
     clear_outputs(nb)
-    return nb
+    return _normalised(nb)
 
 
 def _dump(nb) -> str:
@@ -99,7 +98,7 @@ def generate(solutions: Path, lessons: Path, check: bool = False) -> list[str]:
     stale = []
     for master_path in masters:
         master = nbformat.read(master_path, as_version=4)
-        text = _dump(_normalised(student_copy(master)))
+        text = _dump(student_copy(master))
         target = Path(lessons) / master_path.name
         if not target.exists() or target.read_text() != text:
             stale.append(target.name)
