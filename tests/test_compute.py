@@ -31,3 +31,10 @@ def test_param_counts_split_trainable_and_frozen():
     counts = count_params(model)
     assert counts["frozen"] == 3 * 3 * 3 * 32 + 32
     assert counts["trainable"] + counts["frozen"] == counts["total"] == model.count_params()
+
+
+def test_separable_convolutions_are_counted():
+    inputs = keras.Input((16, 16, 8))
+    outputs = keras.layers.SeparableConv2D(4, 3, padding="same")(inputs)
+    model = keras.Model(inputs, outputs)
+    assert count_flops(model) == 2 * 16 * 16 * (9 * 8 + 8 * 4)

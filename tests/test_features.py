@@ -52,3 +52,13 @@ def test_a_corrupt_feature_file_is_rebuilt(lite0):
         again = features.features_of(extractor, images)
     assert any("corrupt" in str(w.message) for w in caught)
     np.testing.assert_allclose(again, good, atol=1e-5)
+
+
+def test_freezing_does_not_change_the_cache_key(lite0):
+    from tlcourse.freeze import apply_strategy
+
+    model = transfer_model(lite0, 2)
+    extractor = feature_extractor(model)
+    frozen = features.weights_fingerprint(extractor)
+    apply_strategy(model, "full")
+    assert features.weights_fingerprint(extractor) == frozen

@@ -13,6 +13,11 @@ import keras
 
 
 def _layer_flops(layer, output_shape) -> int:
+    if isinstance(layer, keras.layers.SeparableConv2D):  # depthwise k x k, then pointwise 1 x 1
+        kh, kw = layer.kernel_size
+        _, h, w, c_out = output_shape
+        c_in = layer.depthwise_kernel.shape[2]
+        return 2 * h * w * (kh * kw * c_in * layer.depth_multiplier + c_in * layer.depth_multiplier * c_out)
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         kh, kw = layer.kernel_size
         _, h, w, c = output_shape

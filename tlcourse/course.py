@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -66,6 +67,7 @@ def run_course(lessons: Path, out: Path, quick: bool = False) -> int:
         return 0
     out = Path(out)
     results_folder = out / "results"
+    shutil.rmtree(results_folder, ignore_errors=True)  # numbers from an earlier (e.g. quick) run never mix in
     seconds, failures = {}, []
     for notebook in notebooks:
         print(f"running {notebook.name}{' (quick)' if quick else ''} ...", flush=True)

@@ -23,9 +23,19 @@ _FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _MEMORY_LIMIT = 16  # feature sets kept in memory (each is N x 1280 float32: small)
 
 
+def _without_trainable(config):
+    """A model config minus the ``trainable`` flags: freezing does not change what a forward pass computes."""
+    if isinstance(config, dict):
+        return {k: _without_trainable(v) for k, v in config.items() if k != "trainable"}
+    if isinstance(config, list):
+        return [_without_trainable(v) for v in config]
+    return config
+
+
 def weights_fingerprint(model: keras.Model) -> str:
-    """sha1 over the architecture config and every weight of ``model``."""
-    h = hashlib.sha1(json.dumps(model.get_config(), sort_keys=True, default=str).encode())
+    """sha1 over the architecture (not what is frozen) and every weight of ``model``."""
+    config = _without_trainable(model.get_config())
+    h = hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode())
     for w in model.weights:
         h.update(np.ascontiguousarray(keras.ops.convert_to_numpy(w)).tobytes())
     return h.hexdigest()[:20]

@@ -46,6 +46,9 @@ class Feedback:
             lines.append(f"   Hint: {self.hint}")
         return "\n".join(lines)
 
+    def _repr_pretty_(self, printer, cycle) -> None:  # plain-text displays (papermill, terminals)
+        printer.text(str(self))
+
     def _repr_html_(self) -> str:
         colour = {"pass": "#e6f4ea", "partial": "#fff4e5"}.get(self.status, "#fdecea")
         body = "<br>".join(html.escape(line) for line in str(self).splitlines())
@@ -133,8 +136,8 @@ def evaluate(exercise_id: str, answers: dict) -> Feedback:
     return Feedback(ex.id, ex.title, points, ex.points, status, marker.right, marker.wrong, ex.hint)
 
 
-def check(exercise_id: str, **answers) -> Feedback:
-    """Check an exercise in a notebook and show the feedback (returns it too)."""
+def check(exercise_id: str, **answers) -> None:
+    """Check an exercise in a notebook and show the feedback (``evaluate`` returns it instead)."""
     feedback = evaluate(exercise_id, answers)
     try:
         from IPython.display import display
@@ -142,7 +145,6 @@ def check(exercise_id: str, **answers) -> Feedback:
         display(feedback)
     except ImportError:
         print(feedback)
-    return feedback
 
 
 def grade_namespace(lesson: str, namespace: dict) -> list[Feedback]:
