@@ -34,6 +34,23 @@ def test_unanswered_is_missing_with_the_variable_name(demo_exercise):
     assert fb.status == "missing" and fb.points == 0 and "`answer`" in fb.message
 
 
+def _stub(*args, **kwargs):
+    return None  # the student copy's body
+
+
+def _pass_stub(model, train_blocks, head_lr):
+    pass
+
+
+@pytest.mark.parametrize("exercise_id", [e.id for lesson in checks.lessons() for e in checks.exercises_of(lesson)])
+def test_a_stub_function_earns_nothing_in_any_exercise(exercise_id):
+    """Criteria a do-nothing function happens to meet must not give an untouched copy points."""
+    ex = checks.REGISTRY[exercise_id]
+    fb = evaluate(exercise_id, {n: _stub for n in ex.names}, hidden=True)
+    assert fb.points == 0 and fb.status == "missing", (exercise_id, str(fb))
+    assert evaluate(exercise_id, {n: _pass_stub for n in ex.names}).points == 0
+
+
 def test_an_answer_that_breaks_the_check_is_an_error_not_a_crash(demo_exercise):
     class Weird(float):
         def __eq__(self, other):

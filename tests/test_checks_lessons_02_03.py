@@ -107,7 +107,7 @@ JUNK = [
 def test_junk_answers_get_feedback_not_an_error(exercise_id, junk):
     answers = {name: junk for name in RIGHT[exercise_id]}
     feedback = evaluate(exercise_id, answers)
-    assert feedback.status in ("fail", "partial"), str(feedback)
+    assert feedback.status in ("fail", "partial", "missing"), str(feedback)  # missing: a do-nothing lambda
     assert feedback.points < feedback.max_points
     assert feedback.wrong and "checking your answer raised" not in feedback.message
 

@@ -29,7 +29,11 @@ def cache_dir() -> Path:
     """The writable cache root (``TLCOURSE_CACHE`` or the user cache dir)."""
     root = os.environ.get("TLCOURSE_CACHE") or platformdirs.user_cache_dir("tlcourse")
     path = Path(root).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:  # read-only home, say: caching still works in a private temporary folder
+        path = Path(tempfile.gettempdir()) / f"tlcourse-cache-{os.getuid()}"
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -72,10 +76,16 @@ def _umask() -> int:
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Save arrays as one ``.npz`` with an embedded checksum, atomically."""
+    """Save arrays as one ``.npz`` with an embedded checksum, atomically.
+
+    The cache only saves time: if it cannot be written (read-only, disk full), say so and go on.
+    """
     buffer = io.BytesIO()
     np.savez(buffer, **arrays, **{CHECKSUM_KEY: np.array(digest_arrays(arrays))})
-    atomic_write_bytes(path, buffer.getvalue())
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError as err:
+        warnings.warn(f"could not write cache file {path} ({err.strerror or err}); continuing without it", stacklevel=2)
 
 
 def load_arrays(path: Path) -> dict[str, np.ndarray] | None:

@@ -52,6 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="the short CI version of every lesson")
     p.add_argument("--lessons", type=Path, default=Path("lessons"))
     p.add_argument("--out", type=Path, default=Path("build"))
+    p = sub.add_parser("grade", help="grade students' notebooks: grades.csv and feedback per student")
+    p.add_argument("submissions", type=Path, help="one folder per student, holding their lesson notebooks")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--timeout", type=float, default=300, help="seconds per notebook (default 300)")
+    p.add_argument("--jobs", type=_positive, default=1, help="notebooks graded at once")
+    p.add_argument("--memory-gb", type=float, default=4.0, help="memory limit per notebook kernel")
+    p.add_argument("--hidden-tests", type=Path, default=None, help="a Python file with more @hidden_test checks")
+
+    p = sub.add_parser("bench", help="measure speed and accuracy on this machine; print tables, write JSON")
+    p.add_argument("--quick", action="store_true", help="shorter runs; skips the default-mode course run")
+    p.add_argument("--out", type=Path, default=Path("build/bench.json"))
+    p.add_argument("--lessons", type=Path, default=Path("lessons"))
+
     p = sub.add_parser("lessons", help="regenerate the student copies in lessons/ from solutions/")
     p.add_argument("--check", action="store_true", help="only report stale copies (exit 1 if any)")
     p.add_argument("--solutions", type=Path, default=Path("solutions"))
@@ -71,6 +84,23 @@ def cmd_lessons(args) -> int:
         print(f"cleared outputs: {args.solutions / name}")
     for name in generate(args.solutions, args.lessons):
         print(f"wrote {args.lessons / name}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from tlcourse.bench import run_bench
+
+    run_bench(args.quick, args.out, args.lessons)
+    return 0
+
+
+def cmd_grade(args) -> int:
+    from tlcourse.grading import GradeOptions, grade
+
+    if args.hidden_tests and not args.hidden_tests.is_file():
+        raise CourseError(f"no hidden-tests file at {args.hidden_tests}")
+    options = GradeOptions(args.timeout, args.jobs, args.memory_gb, args.hidden_tests)
+    grade(args.submissions, args.out, options)
     return 0
 
 
@@ -147,7 +177,14 @@ def cmd_run(args) -> int:
     return run_course(args.lessons, args.out, quick=args.quick)
 
 
-COMMANDS = {"predict": cmd_predict, "fit": cmd_fit, "run": cmd_run, "lessons": cmd_lessons}
+COMMANDS = {
+    "predict": cmd_predict,
+    "fit": cmd_fit,
+    "run": cmd_run,
+    "lessons": cmd_lessons,
+    "grade": cmd_grade,
+    "bench": cmd_bench,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

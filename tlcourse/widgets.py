@@ -269,9 +269,7 @@ class PhotoClassifier(_TextFallback, widgets.VBox):
             with Image.open(io.BytesIO(data)) as im:
                 array = np.asarray(im.convert("RGB"))
         except (UnidentifiedImageError, OSError) as err:
-            self.output.clear_output()
-            with self.output:
-                print(f"{name}: not an image this classifier can read ({err})")
+            _set_output(self.output, text=f"{name}: not an image this classifier can read ({err})")
             self.last = []
             return []
         return self.classify_array(array, name)
@@ -282,15 +280,13 @@ class PhotoClassifier(_TextFallback, widgets.VBox):
         size = self.classifier.model.input_shape[1]
         prepared = prepare(image, size)
         self.last = classify(self.classifier, [prepared], self.top)[0]
-        self.output.clear_output(wait=True)
-        with self.output:
-            self._show(prepared, name)
+        heatmap = self._heatmap(prepared)
+        _set_output(self.output, fig=self._figure(prepared, heatmap, name))
         return self.last
 
-    def _show(self, prepared: np.ndarray, name: str) -> None:
+    def _figure(self, prepared: np.ndarray, heatmap, name: str):
         import matplotlib.pyplot as plt
 
-        heatmap = self._heatmap(prepared)
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
         axes[0].imshow(prepared)
         if heatmap is not None:
@@ -302,15 +298,14 @@ class PhotoClassifier(_TextFallback, widgets.VBox):
         axes[1].set_xlim(0, 1)
         axes[1].set_xlabel("probability")
         fig.tight_layout()
-        plt.show()
+        return fig
 
     def _heatmap(self, prepared: np.ndarray):
         try:
             from tlcourse.gradcam import gradcam
         except ImportError:
             return None
-        model, preprocess = self.classifier
-        return gradcam(model, np.asarray(preprocess(prepared[None].astype("float32")))[0])
+        return gradcam(self.classifier, prepared)  # the (model, preprocess) pair, raw pixels 0..255
 
     def summary(self) -> str:
         if not self.last:
@@ -355,14 +350,33 @@ class LiveHistory(keras.callbacks.Callback):
 
         from tlcourse.viz import plot_history
 
-        self.output.clear_output(wait=True)
-        with self.output:
-            fig, axes = plt.subplots(1, len(self.metrics), figsize=(5 * len(self.metrics), 3.2), squeeze=False)
-            for ax, metric in zip(axes[0], self.metrics):
-                if metric in self.history:
-                    plot_history(self.history, metric=metric, ax=ax)
-            fig.tight_layout()
-            plt.show()
+        fig, axes = plt.subplots(1, len(self.metrics), figsize=(5 * len(self.metrics), 3.2), squeeze=False)
+        for ax, metric in zip(axes[0], self.metrics):
+            if metric in self.history:
+                plot_history(self.history, metric=metric, ax=ax)
+        fig.tight_layout()
+        _set_output(self.output, fig=fig)
+
+
+def _set_output(output: widgets.Output, fig=None, text: str | None = None) -> None:
+    """Replace what an Output widget shows with a figure (as PNG) or a line of text.
+
+    Sets the widget's ``outputs`` directly instead of capturing with ``with output:`` and
+    ``clear_output(wait=True)``: that capture raced with nbclient (papermill, the grader),
+    which then sometimes waited for the cell until its timeout.
+    """
+    import base64
+
+    import matplotlib.pyplot as plt
+
+    if fig is not None:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        data = {"image/png": base64.b64encode(buffer.getvalue()).decode(), "text/plain": "<figure>"}
+        output.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
+    else:
+        output.outputs = ({"output_type": "stream", "name": "stdout", "text": f"{text}\n"},)
 
 
 def _in_kernel() -> bool:

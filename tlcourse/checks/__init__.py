@@ -84,8 +84,18 @@ class Exercise:
     func: Callable
 
 
+@dataclass(frozen=True)
+class HiddenTest:
+    """Extra criteria the grader applies to an exercise; students see only how many points they carry."""
+
+    exercise: str
+    points: float
+    func: Callable
+
+
 REGISTRY: dict[str, Exercise] = {}
-LESSON_MODULES = ("lesson01", "lesson02", "lesson03", "lesson04", "lesson05", "lesson06")
+HIDDEN: dict[str, list[HiddenTest]] = {}
+LESSON_MODULES = ("lesson01", "lesson02", "lesson03", "lesson04", "lesson05", "lesson06", "hidden")
 
 
 def exercise(lesson: str, id: str, title: str, names: tuple[str, ...], points: float = 2, hint: str = ""):
@@ -96,6 +106,23 @@ def exercise(lesson: str, id: str, title: str, names: tuple[str, ...], points: f
         return func
 
     return register
+
+
+def hidden_test(exercise_id: str, points: float = 1):
+    """Register ``func(marker, **answers)`` as a hidden test of ``exercise_id`` (graded, not shown)."""
+
+    def register(func: Callable) -> Callable:
+        HIDDEN.setdefault(exercise_id, []).append(HiddenTest(exercise_id, points, func))
+        return func
+
+    return register
+
+
+def load_hidden_tests(path) -> None:
+    """Register the hidden tests in a Python file (an instructor's own, kept away from students)."""
+    import runpy
+
+    runpy.run_path(str(path), run_name="tlcourse_hidden_tests")
 
 
 def _load_all() -> None:
@@ -113,27 +140,61 @@ def exercises_of(lesson: str) -> list[Exercise]:
     return sorted((e for e in REGISTRY.values() if e.lesson == lesson), key=lambda e: e.id)
 
 
-def evaluate(exercise_id: str, answers: dict) -> Feedback:
-    """Run one exercise's check on ``answers``; never raises."""
+def _run_criteria(func: Callable, marker: Marker, answers: dict) -> str | None:
+    """Run one check function; the error text if the answer made it raise."""
+    try:
+        func(marker, **answers)
+    except Exception as err:  # the answer broke the check: that is feedback, not a crash
+        return traceback.format_exception_only(type(err), err)[-1].strip()
+    return None
+
+
+def _is_stub(answer) -> bool:
+    """A function whose body is still the student copy's `return None` / `pass`.
+
+    Such a function is not an answer yet; without this, criteria that a do-nothing function
+    happens to meet ("returns None when the target is never reached") would earn it points.
+    """
+    import dis
+
+    code = getattr(answer, "__code__", None)
+    if code is None:
+        return False
+    ops = [(i.opname, i.argval) for i in dis.get_instructions(code) if i.opname not in ("RESUME", "NOP", "CACHE")]
+    return ops in ([("LOAD_CONST", None), ("RETURN_VALUE", None)], [("RETURN_CONST", None)])
+
+
+def evaluate(exercise_id: str, answers: dict, hidden: bool = False) -> Feedback:
+    """Run one exercise's check on ``answers`` (plus its hidden tests when ``hidden``); never raises."""
     _load_all()
     ex = REGISTRY[exercise_id]
+    extra = HIDDEN.get(exercise_id, []) if hidden else []
+    max_points = ex.points + sum(t.points for t in extra)
     missing = [n for n in ex.names if answers.get(n, MISSING) is MISSING or answers.get(n) is None]
-    if missing:
-        names = ", ".join(f"`{n}`" for n in missing)
-        return Feedback(
-            ex.id, ex.title, 0, ex.points, "missing", wrong=[f"not answered yet: set {names}"], hint=ex.hint
-        )
+    stubs = [n for n in ex.names if n not in missing and _is_stub(answers[n])]
+    if missing or stubs:
+        wrong = [f"not answered yet: set {', '.join(f'`{n}`' for n in missing)}"] if missing else []
+        wrong += [f"`{n}` still has the stub's empty body: write it" for n in stubs]
+        return Feedback(ex.id, ex.title, 0, max_points, "missing", wrong=wrong, hint=ex.hint)
+    given = {n: answers[n] for n in ex.names}
     marker = Marker(ex.points)
-    try:
-        ex.func(marker, **{n: answers[n] for n in ex.names})
-    except Exception as err:  # the answer broke the check: that is feedback, not a crash
-        where = traceback.format_exception_only(type(err), err)[-1].strip()
-        return Feedback(
-            ex.id, ex.title, 0, ex.points, "error", wrong=[f"checking your answer raised {where}"], hint=ex.hint
-        )
+    error = _run_criteria(ex.func, marker, given)
+    if error:
+        wrong = [f"checking your answer raised {error}"]
+        return Feedback(ex.id, ex.title, 0, max_points, "error", wrong=wrong, hint=ex.hint)
     points = min(marker.points, ex.points)
-    status = "pass" if points >= ex.points else "partial" if points > 0 else "fail"
-    return Feedback(ex.id, ex.title, points, ex.points, status, marker.right, marker.wrong, ex.hint)
+    right, wrong = list(marker.right), list(marker.wrong)
+    for test in extra:
+        hidden_marker = Marker(test.points)
+        error = _run_criteria(test.func, hidden_marker, given)
+        points += 0 if error else min(hidden_marker.points, test.points)
+        right += [f"(hidden test) {r}" for r in hidden_marker.right]
+        wrong += [f"(hidden test) {w}" for w in hidden_marker.wrong]
+        wrong += [f"(hidden test) raised {error}"] if error else []
+    if not hidden and HIDDEN.get(exercise_id):
+        right.append(f"{sum(t.points for t in HIDDEN[exercise_id]):g} more point(s) come from hidden tests at grading")
+    status = "pass" if points >= max_points else "partial" if points > 0 else "fail"
+    return Feedback(ex.id, ex.title, points, max_points, status, right, wrong, ex.hint)
 
 
 def check(exercise_id: str, **answers) -> None:
@@ -147,6 +208,14 @@ def check(exercise_id: str, **answers) -> None:
         print(feedback)
 
 
-def grade_namespace(lesson: str, namespace: dict) -> list[Feedback]:
+def grade_namespace(lesson: str, namespace: dict, hidden: bool = True) -> list[Feedback]:
     """Every exercise of ``lesson`` checked against the variables of an executed notebook."""
-    return [evaluate(ex.id, {n: namespace.get(n, MISSING) for n in ex.names}) for ex in exercises_of(lesson)]
+    return [
+        evaluate(ex.id, {n: namespace.get(n, MISSING) for n in ex.names}, hidden=hidden) for ex in exercises_of(lesson)
+    ]
+
+
+def lessons() -> list[str]:
+    """Every lesson (notebook stem) that has registered exercises."""
+    _load_all()
+    return sorted({e.lesson for e in REGISTRY.values()})

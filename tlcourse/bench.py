@@ -1,0 +1,332 @@
+"""``tlcourse bench``: how fast the course runs on this machine, and how accurate it is.
+
+Four measurements, printed as tables and written as JSON (default ``build/bench.json``):
+
+1. ``throughput``: feature extraction images/second of each offline backbone at 128, 160
+   and 224 px (batch 32), with the achieved GFLOP/s next to the machine's float32 matmul
+   GFLOP/s;
+2. ``cached_head``: the head of a frozen-base model trained for 20 epochs on ants/bees,
+   images through the base every epoch vs features extracted once (same head, optimizer,
+   data, no augmentation, both after a warm-up); ``speedup`` = slow total / cached total;
+3. ``comparison``: scratch vs frozen vs fine-tuned on ants/bees, mean +- sd over 3 seeds;
+   ``best_pretrained``: the frozen head on each offline backbone at its native size;
+4. ``course``: wall seconds of each lesson and of the whole course (quick and default).
+
+Benchmarks report; nothing here is a pass/fail threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tlcourse.backbones import OFFLINE_BACKBONES, load_backbone
+from tlcourse.cache import atomic_write_bytes
+
+SIZES = (128, 160, 224)
+
+
+def machine() -> dict:
+    """Cores, CPU model, library versions and thread settings of this run."""
+    import keras
+    import tensorflow as tf
+
+    model = platform.processor()
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or "default (all cores)",
+        "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads() or "default",
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+    }
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Best float32 matrix-multiply rate of TensorFlow here (2 n^3 FLOPs per product)."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n), dtype=tf.float32)
+    product = tf.function(lambda x: tf.linalg.matmul(x, x))
+    product(a).numpy()
+    best = min(_timed(lambda: product(a).numpy()) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def throughput(images: int = 256, batch: int = 32, backbones=OFFLINE_BACKBONES, sizes=SIZES) -> list[dict]:
+    """Feature-extraction speed of each backbone and size (random images, after a warm-up)."""
+    from tlcourse.compute import count_flops
+    from tlcourse.features import _forward_batches
+    from tlcourse.models import feature_extractor, transfer_model
+
+    peak = matmul_gflops()
+    rows = []
+    for name in backbones:
+        for size in sizes:
+            extractor = feature_extractor(transfer_model(load_backbone(name, (size, size, 3)), 2))
+            x = np.random.default_rng(0).integers(0, 256, (images, size, size, 3)).astype(np.float32)
+            _forward_batches(extractor, x[:batch], batch, "warm-up")
+            start = time.perf_counter()
+            _forward_batches(extractor, x, batch, "bench")
+            seconds = time.perf_counter() - start
+            flops = count_flops(extractor)
+            achieved = flops * images / seconds / 1e9
+            rows.append(
+                {
+                    "backbone": name,
+                    "image_size": size,
+                    "batch": batch,
+                    "images_per_second": images / seconds,
+                    "gflops_per_image": flops / 1e9,
+                    "achieved_gflops": achieved,
+                    "matmul_gflops": peak,
+                    "fraction_of_matmul": achieved / peak,
+                }
+            )
+    return rows
+
+
+def cached_head(epochs: int = 20, image_size: int = 160, seed: int = 0) -> dict:
+    """Head training two ways on ants/bees: through the frozen base each epoch vs cached features."""
+    import keras
+
+    from tlcourse.datasets import load_dataset
+    from tlcourse.features import features_of
+    from tlcourse.models import feature_extractor, transfer_model
+    from tlcourse.train import compile_classifier
+
+    data = load_dataset("hymenoptera", image_size, verbose=False)
+    keras.utils.set_random_seed(seed)
+    model = compile_classifier(transfer_model(load_backbone("efficientnet_lite0", data.input_shape), 2))
+    head = model.get_layer("head")
+    initial_head = [w.copy() for w in head.get_weights()]
+    train = data.pipeline("train", 32, shuffle=True, seed=seed)
+    val = data.pipeline("val", 32)
+
+    # images through the base every epoch
+    model.fit(train.take(1), validation_data=val.take(1), epochs=1, verbose=0)  # warm-up: trace train/val steps
+    head.set_weights(initial_head)
+    for v in model.optimizer.variables:
+        v.assign(np.zeros(v.shape, v.dtype))
+    start = time.perf_counter()
+    slow = model.fit(train, validation_data=val, epochs=epochs, verbose=0)
+    slow_seconds = time.perf_counter() - start
+
+    # features once, then the same head on vectors
+    extractor = feature_extractor(model)
+    features_of(extractor, data.train.images[:32], use_cache=False)  # warm-up: trace the forward pass
+    head.set_weights(initial_head)
+    head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    xs = features_of(extractor, data.train.images[:64], use_cache=False)
+    head.fit(xs, data.train.labels[:64], epochs=1, batch_size=32, verbose=0)  # warm-up: trace the head's steps
+    head.set_weights(initial_head)
+    for v in head.optimizer.variables:
+        v.assign(np.zeros(v.shape, v.dtype))
+    start = time.perf_counter()
+    train_x = features_of(extractor, data.train.images, use_cache=False)
+    val_x = features_of(extractor, data.val.images, use_cache=False)
+    extract_seconds = time.perf_counter() - start
+    fast = head.fit(
+        train_x,
+        data.train.labels,
+        validation_data=(val_x, data.val.labels),
+        epochs=epochs,
+        batch_size=32,
+        shuffle=True,
+        verbose=0,
+    )
+    fast_seconds = time.perf_counter() - start
+    return {
+        "epochs": epochs,
+        "through_base": {
+            "seconds_per_epoch": slow_seconds / epochs,
+            "total_seconds": slow_seconds,
+            "val_accuracy": float(slow.history["val_accuracy"][-1]),
+        },
+        "cached": {
+            "extract_seconds": extract_seconds,
+            "seconds_per_epoch": (fast_seconds - extract_seconds) / epochs,
+            "total_seconds": fast_seconds,
+            "val_accuracy": float(fast.history["val_accuracy"][-1]),
+        },
+        "speedup": slow_seconds / fast_seconds,
+    }
+
+
+def comparison(
+    seeds=(0, 1, 2),
+    image_size: int = 160,
+    scratch_epochs: int = 30,
+    head_epochs: int = 20,
+    fine_tune_epochs: int = 3,
+    backbone: str = "efficientnet_lite0",
+) -> dict:
+    """Scratch vs frozen vs fine-tuned on ants/bees: validation accuracy mean +- sd, wall seconds."""
+    from tlcourse.datasets import load_dataset
+    from tlcourse.strategies import train_with_strategy
+
+    data = load_dataset("hymenoptera", image_size, verbose=False)
+    runs = {
+        "scratch": ("scratch", scratch_epochs, 0),
+        "frozen": ("head", head_epochs, 0),
+        "fine_tuned": ("some", head_epochs, fine_tune_epochs),
+    }
+    out = {}
+    for label, (strategy, epochs, tune) in runs.items():
+        accuracies, seconds = [], []
+        for seed in seeds:
+            start = time.perf_counter()
+            run = train_with_strategy(
+                data, strategy, backbone, epochs=epochs, fine_tune_epochs=tune, seed=seed, progress=False
+            )
+            seconds.append(time.perf_counter() - start)
+            accuracies.append(run.result.val_accuracy)
+        out[label] = {
+            "mean": statistics.mean(accuracies),
+            "sd": statistics.stdev(accuracies) if len(seeds) > 1 else 0.0,
+            "accuracies": accuracies,
+            "seconds": seconds,
+            "epochs": epochs + tune,
+        }
+    return out
+
+
+NATIVE_SIZES = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_lite2": 260}
+
+
+def best_pretrained(seeds=(0, 1, 2), epochs: int = 20, backbones=None) -> dict:
+    """Frozen head on every offline backbone at 160 px and at its native size, mean +- sd over seeds.
+
+    The larger EfficientNet-Lite variants at the size they were trained at are where a frozen
+    base does best; this is the "best pretrained" figure of the benchmark.
+    """
+    from tlcourse.datasets import load_dataset
+    from tlcourse.strategies import train_with_strategy
+
+    configs = [("efficientnet_lite0", 160)] + [(name, size) for name, size in NATIVE_SIZES.items()]
+    out = {}
+    for name, size in configs:
+        if backbones is not None and name not in backbones:
+            continue
+        data = load_dataset("hymenoptera", size, verbose=False)
+        accuracies, seconds = [], []
+        for seed in seeds:
+            start = time.perf_counter()
+            run = train_with_strategy(data, "head", name, epochs=epochs, seed=seed, progress=False)
+            seconds.append(time.perf_counter() - start)
+            accuracies.append(run.result.val_accuracy)
+        out[f"{name}@{size}"] = {
+            "mean": statistics.mean(accuracies),
+            "sd": statistics.stdev(accuracies) if len(seeds) > 1 else 0.0,
+            "accuracies": accuracies,
+            "seconds": seconds,
+            "epochs": epochs,
+        }
+    return out
+
+
+def course(quick: bool, lessons: Path = Path("lessons"), out: Path = Path("build/bench-course")) -> dict:
+    """Wall seconds of every lesson and of the whole run."""
+    from tlcourse.course import run_course
+
+    start = time.perf_counter()
+    code = run_course(lessons, out / ("quick" if quick else "default"), quick=quick)
+    total = time.perf_counter() - start
+    results = json.loads((out / ("quick" if quick else "default") / "results.json").read_text())
+    return {
+        "mode": "quick" if quick else "default",
+        "ok": code == 0,
+        "total_seconds": total,
+        "lessons": {k: v.get("seconds") for k, v in results.items()},
+    }
+
+
+def run_bench(quick: bool, out: Path, lessons: Path = Path("lessons")) -> dict:
+    """Everything, printed and written to ``out``."""
+    report = {"machine": machine(), "quick": quick}
+    report["throughput"] = throughput(images=96 if quick else 320)
+    print(format_throughput(report["throughput"]), flush=True)
+    report["cached_head"] = cached_head()
+    print(format_cached(report["cached_head"]), flush=True)
+    report["comparison"] = comparison(scratch_epochs=10 if quick else 30, fine_tune_epochs=1 if quick else 3)
+    print(format_comparison(report["comparison"]), flush=True)
+    report["best_pretrained"] = best_pretrained()
+    print(format_comparison(report["best_pretrained"], "frozen head per backbone@px"), flush=True)
+    report["course"] = {"quick": course(True, lessons)}
+    if not quick:
+        report["course"]["default"] = course(False, lessons)
+    print(format_course(report["course"]), flush=True)
+    atomic_write_bytes(out, json.dumps(report, indent=1).encode())
+    print(format_machine(report["machine"]))
+    print(f"wrote {out}")
+    return report
+
+
+def format_machine(m: dict) -> str:
+    return (
+        f"machine: {m['cores']} cores, {m['cpu']}, TF {m['tensorflow']}, Keras {m['keras']}, "
+        f"threads intra={m['intra_op_threads']} inter={m['inter_op_threads']}, GPUs {m['gpus'] or 'none'}"
+    )
+
+
+def format_throughput(rows: list[dict]) -> str:
+    lines = [
+        "feature extraction (batch 32)",
+        f"{'backbone':<20}{'px':>5}{'img/s':>9}{'GFLOP/img':>11}{'GFLOP/s':>9}{'matmul':>9}{'ratio':>7}",
+    ]
+    lines += [
+        f"{r['backbone']:<20}{r['image_size']:>5}{r['images_per_second']:>9.1f}{r['gflops_per_image']:>11.3f}"
+        f"{r['achieved_gflops']:>9.1f}{r['matmul_gflops']:>9.1f}{r['fraction_of_matmul']:>7.2f}"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
+def format_cached(c: dict) -> str:
+    slow, fast = c["through_base"], c["cached"]
+    return "\n".join(
+        [
+            f"head training, {c['epochs']} epochs, ants/bees",
+            f"  through the base: {slow['seconds_per_epoch']:.2f} s/epoch, {slow['total_seconds']:.1f} s, "
+            f"val acc {slow['val_accuracy']:.3f}",
+            f"  cached features : {fast['seconds_per_epoch']:.3f} s/epoch "
+            f"+ {fast['extract_seconds']:.1f} s extraction, "
+            f"{fast['total_seconds']:.1f} s, val acc {fast['val_accuracy']:.3f}",
+            f"  speedup {c['speedup']:.1f}x",
+        ]
+    )
+
+
+def format_comparison(c: dict, title: str = "scratch vs pretrained") -> str:
+    lines = [f"ants/bees validation accuracy, mean ± sd over seeds: {title}"]
+    lines += [
+        f"  {k:<24} {v['mean']:.3f} ± {v['sd']:.3f}   {sum(v['seconds']) / len(v['seconds']):6.1f} s per run"
+        for k, v in c.items()
+    ]
+    return "\n".join(lines)
+
+
+def format_course(c: dict) -> str:
+    lines = []
+    for mode, r in c.items():
+        lines.append(f"course ({mode}): {r['total_seconds']:.0f} s{'' if r['ok'] else ' (a lesson FAILED)'}")
+        lines += [f"  {k:<40} {v:6.1f} s" for k, v in sorted(r["lessons"].items()) if v is not None]
+    return "\n".join(lines)
