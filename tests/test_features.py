@@ -62,3 +62,37 @@ def test_freezing_does_not_change_the_cache_key(lite0):
     frozen = features.weights_fingerprint(extractor)
     apply_strategy(model, "full")
     assert features.weights_fingerprint(extractor) == frozen
+
+
+def test_folded_batchnorm_copy_computes_the_same_features(lite0):
+    """The faster extraction path (BN merged into the convolutions) agrees with the model itself."""
+    import keras
+
+    from tlcourse.fold import fold_batchnorm
+
+    extractor = feature_extractor(transfer_model(lite0, 2))
+    folded = fold_batchnorm(extractor)
+    base = folded.get_layer("efficientnet_lite0")
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in base.layers)
+    x = _images(4, seed=3).astype("float32")
+    want = keras.ops.convert_to_numpy(extractor(x, training=False))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(folded(x, training=False)), want, atol=1e-3, rtol=1e-3)
+    np.testing.assert_allclose(features.features_of(extractor, x, use_cache=False), want, atol=1e-3, rtol=1e-3)
+
+
+def test_extraction_after_fine_tuning_uses_the_new_weights(lite0):
+    """The compiled (folded) forward pass is rebuilt when the weights change, never reused stale."""
+    import keras
+
+    extractor = feature_extractor(transfer_model(lite0, 2))
+    x = _images(4, seed=4).astype("float32")
+    before = features.features_of(extractor, x, use_cache=False)
+    bn = extractor.get_layer("efficientnet_lite0").get_layer("head_bn")
+    bn.gamma.assign(bn.gamma * 1.5)  # what fine-tuning (or a changed BN) does to a folded copy's source
+    try:
+        after = features.features_of(extractor, x, use_cache=False)
+        want = keras.ops.convert_to_numpy(extractor(x, training=False))
+        assert not np.allclose(after, before)
+        np.testing.assert_allclose(after, want, atol=1e-3, rtol=1e-3)
+    finally:
+        bn.gamma.assign(bn.gamma / 1.5)

@@ -104,6 +104,13 @@ def throughput(images: int = 256, batch: int = 32, backbones=OFFLINE_BACKBONES, 
     return rows
 
 
+def _reset_optimizer(optimizer) -> None:
+    """Back to step 0 with empty moments, keeping the learning rate (also one of its variables)."""
+    for v in optimizer.variables:
+        if not v.path.endswith("learning_rate"):
+            v.assign(np.zeros(v.shape, v.dtype))
+
+
 def cached_head(epochs: int = 20, image_size: int = 160, seed: int = 0) -> dict:
     """Head training two ways on ants/bees: through the frozen base each epoch vs cached features."""
     import keras
@@ -124,8 +131,7 @@ def cached_head(epochs: int = 20, image_size: int = 160, seed: int = 0) -> dict:
     # images through the base every epoch
     model.fit(train.take(1), validation_data=val.take(1), epochs=1, verbose=0)  # warm-up: trace train/val steps
     head.set_weights(initial_head)
-    for v in model.optimizer.variables:
-        v.assign(np.zeros(v.shape, v.dtype))
+    _reset_optimizer(model.optimizer)
     start = time.perf_counter()
     slow = model.fit(train, validation_data=val, epochs=epochs, verbose=0)
     slow_seconds = time.perf_counter() - start
@@ -134,12 +140,16 @@ def cached_head(epochs: int = 20, image_size: int = 160, seed: int = 0) -> dict:
     extractor = feature_extractor(model)
     features_of(extractor, data.train.images[:32], use_cache=False)  # warm-up: trace the forward pass
     head.set_weights(initial_head)
-    head.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    head.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=8,  # the same steps, fewer Python round trips: a head step is tiny
+    )
     xs = features_of(extractor, data.train.images[:64], use_cache=False)
     head.fit(xs, data.train.labels[:64], epochs=1, batch_size=32, verbose=0)  # warm-up: trace the head's steps
     head.set_weights(initial_head)
-    for v in head.optimizer.variables:
-        v.assign(np.zeros(v.shape, v.dtype))
+    _reset_optimizer(head.optimizer)
     start = time.perf_counter()
     train_x = features_of(extractor, data.train.images, use_cache=False)
     val_x = features_of(extractor, data.val.images, use_cache=False)

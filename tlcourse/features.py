@@ -47,14 +47,47 @@ def images_fingerprint(images: np.ndarray) -> str:
     return h.hexdigest()[:20]
 
 
-def _forward_batches(extractor: keras.Model, images: np.ndarray, batch_size: int, desc: str) -> np.ndarray:
+def _compiled_forward(extractor: keras.Model, sample: np.ndarray):
+    """A compiled forward pass of ``extractor``, on its BatchNormalization-folded copy when that agrees.
+
+    The folded copy (``tlcourse.fold``) is about 1.5x faster on a CPU; it is checked against
+    the original on ``sample`` and dropped if they differ beyond float rounding.
+    """
+    import tensorflow as tf
+
+    from tlcourse.fold import fold_batchnorm
+
+    model = extractor
+    try:
+        folded = fold_batchnorm(extractor)
+    except Exception:  # an architecture the folding does not understand: use the original
+        folded = None
+    if folded is not None and len(sample):
+        x = tf.convert_to_tensor(sample[:2], dtype=tf.float32)
+        want = keras.ops.convert_to_numpy(extractor(x, training=False))
+        got = keras.ops.convert_to_numpy(folded(x, training=False))
+        if np.allclose(got, want, rtol=1e-3, atol=1e-3 * (1.0 + float(np.abs(want).max()))):
+            model = folded
+    shape = tuple(extractor.input_shape[1:])
+    if None in shape:
+        return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    # one trace for every batch size (the last batch is usually smaller): tracing costs seconds
+    spec = tf.TensorSpec((None, *shape), tf.float32)
+    return tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+
+def _forward_batches(
+    extractor: keras.Model, images: np.ndarray, batch_size: int, desc: str, fingerprint: str | None = None
+) -> np.ndarray:
     """The extractor's outputs for ``images``, batch by batch, with a progress bar."""
     import tensorflow as tf
     from tqdm.auto import tqdm
 
-    forward = _FORWARD.get(extractor)
-    if forward is None:  # one compiled function per extractor: tracing costs seconds
-        forward = _FORWARD[extractor] = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
+    fingerprint = fingerprint or weights_fingerprint(extractor)
+    known = _FORWARD.get(extractor)
+    if known is None or known[0] != fingerprint:  # one compiled function per weights: tracing costs seconds
+        known = _FORWARD[extractor] = (fingerprint, _compiled_forward(extractor, images[:batch_size]))
+    forward = known[1]
     outputs = []
     starts = range(0, len(images), batch_size)
     for start in tqdm(starts, desc=desc, unit="batch", leave=False, disable=len(images) < 512):
@@ -69,7 +102,8 @@ def features_of(extractor: keras.Model, images: np.ndarray, batch_size: int = 32
     """``extractor(images)`` as float32 vectors, from the cache when these weights saw these images."""
     if not use_cache:
         return _forward_batches(extractor, images, batch_size, f"features ({extractor.name})")
-    key = f"{extractor.name}-{weights_fingerprint(extractor)}-{images_fingerprint(images)}"
+    fingerprint = weights_fingerprint(extractor)
+    key = f"{extractor.name}-{fingerprint}-{images_fingerprint(images)}"
     if key in _MEMORY:
         return _MEMORY[key]
     path = cache_dir() / "features" / f"{key}.npz"
@@ -77,7 +111,7 @@ def features_of(extractor: keras.Model, images: np.ndarray, batch_size: int = 32
     if stored is not None and stored["features"].shape[0] == len(images):
         features = stored["features"]
     else:
-        features = _forward_batches(extractor, images, batch_size, f"features ({extractor.name})")
+        features = _forward_batches(extractor, images, batch_size, f"features ({extractor.name})", fingerprint)
         save_arrays(path, {"features": features})
     if len(_MEMORY) >= _MEMORY_LIMIT:
         _MEMORY.pop(next(iter(_MEMORY)))
