@@ -132,13 +132,24 @@ def _grades(out: Path) -> dict[tuple[str, str], dict]:
         return {(r["student"], r["exercise"]): r for r in csv.DictReader(f)}
 
 
+ARTIFACTS = ROOT / "build" / "test-artifacts"
+
+
 def _grade(submissions: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
+    """Run the grader CLI; its printed summary and grades.csv are kept as test artefacts."""
+    result = subprocess.run(
         [sys.executable, "-m", "tlcourse", "grade", str(submissions), "--out", str(out), *args],
         capture_output=True,
         text=True,
         timeout=3600,
     )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = submissions.parent.name.rstrip("0123456789")
+    (ARTIFACTS / f"grade-{name}.txt").write_text(result.stdout + "\n--- stderr (tail) ---\n" + result.stderr[-3000:])
+    for produced in ("grades.csv", "runs.csv"):
+        if (out / produced).exists():
+            shutil.copy(out / produced, ARTIFACTS / f"grade-{name}-{produced}")
+    return result
 
 
 @pytest.fixture(scope="module")
