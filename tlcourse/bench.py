@@ -71,10 +71,18 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def throughput(images: int = 256, batch: int = 32, backbones=OFFLINE_BACKBONES, sizes=SIZES) -> list[dict]:
-    """Feature-extraction speed of each backbone and size (random images, after a warm-up)."""
+def throughput(
+    images: int = 256, batch: int = 32, backbones=OFFLINE_BACKBONES, sizes=SIZES, repeats: int = 3
+) -> list[dict]:
+    """Feature-extraction speed of each backbone and size: random images, after a warm-up, best of ``repeats``.
+
+    Times the compiled forward pass the course uses (``tlcourse.features``, BatchNormalization
+    folded), batch by batch including the copy back to NumPy, nothing else.
+    """
+    import tensorflow as tf
+
+    from tlcourse import features
     from tlcourse.compute import count_flops
-    from tlcourse.features import _forward_batches
     from tlcourse.models import feature_extractor, transfer_model
 
     peak = matmul_gflops()
@@ -83,10 +91,10 @@ def throughput(images: int = 256, batch: int = 32, backbones=OFFLINE_BACKBONES, 
         for size in sizes:
             extractor = feature_extractor(transfer_model(load_backbone(name, (size, size, 3)), 2))
             x = np.random.default_rng(0).integers(0, 256, (images, size, size, 3)).astype(np.float32)
-            _forward_batches(extractor, x[:batch], batch, "warm-up")
-            start = time.perf_counter()
-            _forward_batches(extractor, x, batch, "bench")
-            seconds = time.perf_counter() - start
+            features._forward_batches(extractor, x[:batch], batch, "warm-up")  # folds, traces
+            forward = features._FORWARD[extractor][1]
+            batches = [tf.constant(x[i : i + batch]) for i in range(0, images, batch)]
+            seconds = min(_timed(lambda f=forward, bs=batches: [f(b).numpy() for b in bs]) for _ in range(repeats))
             flops = count_flops(extractor)
             achieved = flops * images / seconds / 1e9
             rows.append(
@@ -118,13 +126,16 @@ def cached_head(epochs: int = 20, image_size: int = 160, seed: int = 0) -> dict:
     from tlcourse.datasets import load_dataset
     from tlcourse.features import features_of
     from tlcourse.models import feature_extractor, transfer_model
-    from tlcourse.train import compile_classifier
+    from tlcourse.train import compile_classifier, vector_batches
 
     data = load_dataset("hymenoptera", image_size, verbose=False)
     keras.utils.set_random_seed(seed)
     model = compile_classifier(transfer_model(load_backbone("efficientnet_lite0", data.input_shape), 2))
     head = model.get_layer("head")
     initial_head = [w.copy() for w in head.get_weights()]
+    # the dropout masks too: both runs then see the same batches, masks and updates
+    generators = [layer.seed_generator for layer in head.layers if hasattr(layer, "seed_generator")]
+    initial_rng = [keras.ops.convert_to_numpy(g.state) for g in generators]
     train = data.pipeline("train", 32, shuffle=True, seed=seed)
     val = data.pipeline("val", 32)
 
@@ -132,6 +143,7 @@ def cached_head(epochs: int = 20, image_size: int = 160, seed: int = 0) -> dict:
     model.fit(train.take(1), validation_data=val.take(1), epochs=1, verbose=0)  # warm-up: trace train/val steps
     head.set_weights(initial_head)
     _reset_optimizer(model.optimizer)
+    _ = [g.state.assign(state) for g, state in zip(generators, initial_rng)]
     start = time.perf_counter()
     slow = model.fit(train, validation_data=val, epochs=epochs, verbose=0)
     slow_seconds = time.perf_counter() - start
@@ -144,23 +156,21 @@ def cached_head(epochs: int = 20, image_size: int = 160, seed: int = 0) -> dict:
         optimizer=keras.optimizers.Adam(1e-3),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        steps_per_execution=8,  # the same steps, fewer Python round trips: a head step is tiny
     )
     xs = features_of(extractor, data.train.images[:64], use_cache=False)
-    head.fit(xs, data.train.labels[:64], epochs=1, batch_size=32, verbose=0)  # warm-up: trace the head's steps
+    warm = vector_batches(xs, data.train.labels[:64], 32)
+    head.fit(warm, validation_data=warm, epochs=1, verbose=0)  # warm-up: trace the head's train and val steps
     head.set_weights(initial_head)
     _reset_optimizer(head.optimizer)
+    _ = [g.state.assign(state) for g, state in zip(generators, initial_rng)]
     start = time.perf_counter()
     train_x = features_of(extractor, data.train.images, use_cache=False)
     val_x = features_of(extractor, data.val.images, use_cache=False)
     extract_seconds = time.perf_counter() - start
     fast = head.fit(
-        train_x,
-        data.train.labels,
-        validation_data=(val_x, data.val.labels),
+        vector_batches(train_x, data.train.labels, 32, shuffle=True, seed=seed),
+        validation_data=vector_batches(val_x, data.val.labels, 32),
         epochs=epochs,
-        batch_size=32,
-        shuffle=True,
         verbose=0,
     )
     fast_seconds = time.perf_counter() - start
@@ -272,7 +282,7 @@ def course(quick: bool, lessons: Path = Path("lessons"), out: Path = Path("build
 def run_bench(quick: bool, out: Path, lessons: Path = Path("lessons")) -> dict:
     """Everything, printed and written to ``out``."""
     report = {"machine": machine(), "quick": quick}
-    report["throughput"] = throughput(images=96 if quick else 320)
+    report["throughput"] = throughput(images=128 if quick else 320)
     print(format_throughput(report["throughput"]), flush=True)
     report["cached_head"] = cached_head()
     print(format_cached(report["cached_head"]), flush=True)
