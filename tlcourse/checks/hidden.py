@@ -11,15 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from tlcourse.checks import hidden_test
+from tlcourse.checks.answers import call
 from tlcourse.checks.lesson01 import reference_prf
 from tlcourse.checks.lesson05 import reference_compare
-
-
-def _call(func, *args):
-    try:
-        return func(*args), None
-    except Exception as err:  # the student's code failed on the hidden input: a wrong answer
-        return None, f"{type(err).__name__}: {str(err)[:120]}"
 
 
 def _close(got, expected, tol=1e-6) -> bool:
@@ -33,7 +27,7 @@ def _close(got, expected, tol=1e-6) -> bool:
 def _prf_on_large_random_predictions(m, precision_recall_f1):
     rng = np.random.default_rng(2024)
     y_true, y_pred = rng.integers(0, 3, 500), rng.integers(0, 3, 500)
-    got, error = _call(precision_recall_f1, y_true, y_pred, 2) if callable(precision_recall_f1) else (None, "")
+    got, error = call(precision_recall_f1, y_true, y_pred, 2) if callable(precision_recall_f1) else (None, "")
     m.criterion(
         error is None and got is not None and _close(list(got), reference_prf(y_true, y_pred, 2)),
         "right on 500 random three-class predictions",
@@ -44,7 +38,7 @@ def _prf_on_large_random_predictions(m, precision_recall_f1):
 @hidden_test("5.3", points=1)
 def _compare_on_unequal_seed_counts(m, compare_runs):
     a, b = [0.71, 0.74, 0.69, 0.73, 0.72, 0.70], [0.80, 0.79]
-    got, error = _call(compare_runs, a, b) if callable(compare_runs) else (None, "")
+    got, error = call(compare_runs, a, b) if callable(compare_runs) else (None, "")
     expected = reference_compare(a, b)
     ok = error is None and got is not None and _close(list(got)[:2], expected[:2]) and bool(list(got)[2]) == expected[2]
     m.criterion(ok, "right with six seeds against two", f"wrong with six seeds against two ({error or repr(got)[:80]})")

@@ -7,40 +7,12 @@ feedback, never an exception, whatever value it receives.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tlcourse.checks import exercise
+from tlcourse.checks.answers import as_number, call, not_a_function
 
 LESSON = "01_why_scratch_is_hard"
-
-
-def _call(func, *args, **kwargs):
-    """Call the student's function; (result, None) or (None, 'what went wrong')."""
-    try:
-        return func(*args, **kwargs), None
-    except Exception as err:  # the student's code failed on our input: that is feedback
-        text = str(err).splitlines()[0] if str(err) else ""
-        return None, f"{type(err).__name__}: {text[:160]}"
-
-
-def _number(value) -> float | None:
-    """``value`` as a finite float, or None when it is not a single real number."""
-    if isinstance(value, (bool, np.bool_)):
-        return None
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
-def _not_callable(m, name, value, points) -> bool:
-    if callable(value):
-        return False
-    m.criterion(False, "", f"`{name}` should be a function (def {name}(...): ...), got {type(value).__name__}", points)
-    return True
 
 
 # --------------------------------------------------------------------------- 1.1
@@ -70,7 +42,7 @@ ZERO_CASE = ("a model that never predicts the positive class", [1, 1, 0, 0, 0], 
 
 def _triple(got):
     try:
-        values = [_number(v) for v in got]
+        values = [as_number(v) for v in got]
     except TypeError:
         return None
     return values if len(values) == 3 and all(v is not None for v in values) else None
@@ -87,12 +59,12 @@ def _triple(got):
     "recall = TP / (TP + FN), F1 = 2PR / (P + R); return 0.0 when a denominator is 0.",
 )
 def _(m, precision_recall_f1):
-    if _not_callable(m, "precision_recall_f1", precision_recall_f1, 5):
+    if not_a_function(m, "precision_recall_f1", precision_recall_f1, 5):
         return
     names = ("precision", "recall", "F1")
     first_problem: dict[str, str] = {}
     for description, y_true, y_pred, positive in CASES_11:
-        got, error = _call(precision_recall_f1, y_true, y_pred, positive)
+        got, error = call(precision_recall_f1, y_true, y_pred, positive)
         values = _triple(got) if error is None else None
         if values is None:
             why = f"raised {error}" if error else f"returned {got!r} (return three numbers: precision, recall, f1)"
@@ -112,7 +84,7 @@ def _(m, precision_recall_f1):
             first_problem.get(name, ""),
         )
     description, y_true, y_pred, positive = ZERO_CASE
-    got, error = _call(precision_recall_f1, y_true, y_pred, positive)
+    got, error = call(precision_recall_f1, y_true, y_pred, positive)
     values = _triple(got) if error is None else None
     m.criterion(
         values is not None and all(abs(v) < 1e-9 for v in values),
@@ -121,7 +93,7 @@ def _(m, precision_recall_f1):
         + (f"raised {error}" if error else f"returned {got!r}")
         + " — return 0.0 when there is nothing to divide by",
     )
-    swapped, error = _call(precision_recall_f1, [1, 1, 1, 0], [1, 0, 0, 0], 1)
+    swapped, error = call(precision_recall_f1, [1, 1, 1, 0], [1, 0, 0, 0], 1)
     values = _triple(swapped) if error is None else None
     m.criterion(
         values is not None and abs(values[0] - 1.0) < 1e-6 and abs(values[1] - 1 / 3) < 1e-6,
@@ -163,10 +135,10 @@ CASES_12 = [
     "Use the `target` and `max_gap` arguments, do not hard-code 0.9 and 0.1.",
 )
 def _(m, diagnose):
-    if _not_callable(m, "diagnose", diagnose, 6):
+    if not_a_function(m, "diagnose", diagnose, 6):
         return
     for args, kwargs, expected, description in CASES_12:
-        got, error = _call(diagnose, *args, **kwargs)
+        got, error = call(diagnose, *args, **kwargs)
         if error:
             m.criterion(False, "", f"{description}: your function raised {error}")
         elif not isinstance(got, str):
@@ -267,12 +239,12 @@ CASES_14 = [
     "then by 3600 for hours.",
 )
 def _(m, training_hours):
-    if _not_callable(m, "training_hours", training_hours, 4):
+    if not_a_function(m, "training_hours", training_hours, 4):
         return
     for args, kwargs, description in CASES_14:
         expected = reference_hours(*args, **kwargs)
-        got, error = _call(training_hours, *args, **kwargs)
-        value = _number(got) if error is None else None
+        got, error = call(training_hours, *args, **kwargs)
+        value = as_number(got) if error is None else None
         if error:
             m.criterion(False, "", f"{description}: your function raised {error}")
             continue
@@ -290,8 +262,8 @@ def _(m, training_hours):
             f"{description}: {value:,.3g} h",
             f"{description}: you said {value:,.4g} h, expected {expected:,.4g} h{why}",
         )
-    got, error = _call(training_hours, 1.0e9, 100, 1, 1.0e9)
-    value = _number(got) if error is None else None
+    got, error = call(training_hours, 1.0e9, 100, 1, 1.0e9)
+    value = as_number(got) if error is None else None
     m.criterion(
         value is not None and abs(value - 300 / 3600) < 1e-9,
         "backward_factor defaults to 3",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from tlcourse.checks import exercise
+from tlcourse.checks.answers import as_number
 
 LESSON = "03_imagenet_and_pretrained_models"
 
@@ -25,16 +26,8 @@ def _call(m, func, name, *args, points=0.0):
 
 def _show(value) -> str:
     """A number as a short decimal (not ``np.float64(...)``), anything else as its repr."""
-    number = _as_float(value)
+    number = as_number(value)
     return f"{number:.4g}" if number is not None and not isinstance(value, str) else repr(value)[:80]
-
-
-def _as_float(value):
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        return None
-    return result if np.isfinite(result) else None
 
 
 # --------------------------------------------------------------------------- 3.1
@@ -62,7 +55,7 @@ def _(m, top_k_accuracy):
     labels = rng.integers(0, 10, size=200)
     ok, got1 = _call(m, top_k_accuracy, "top_k_accuracy(probabilities, labels, 1)", probabilities, labels, 1, points=1)
     if ok:
-        value = _as_float(got1)
+        value = as_number(got1)
         expected = _reference_top_k(probabilities, labels, 1)
         wrong = f"with k=1 you return {_show(got1)}, expected {expected:.3f} (rows whose argmax is the label)"
         if value is not None and abs(value - expected * len(labels)) < 1e-9:
@@ -72,7 +65,7 @@ def _(m, top_k_accuracy):
         )
     ok, got5 = _call(m, top_k_accuracy, "top_k_accuracy(probabilities, labels, 5)", probabilities, labels, 5, points=1)
     if ok:
-        value = _as_float(got5)
+        value = as_number(got5)
         expected = _reference_top_k(probabilities, labels, 5)
         worst = float(np.mean((np.argsort(probabilities, axis=1)[:, :5] == labels[:, None]).any(axis=1)))
         wrong = f"with k=5 you return {_show(got5)}, expected {expected:.3f}"
@@ -87,7 +80,7 @@ def _(m, top_k_accuracy):
     few_labels = [0, 0, 1, 2]
     ok, got = _call(m, top_k_accuracy, "top_k_accuracy on Python lists", few, few_labels, 2, points=1)
     if ok:
-        value = _as_float(got)
+        value = as_number(got)
         expected = _reference_top_k(few, few_labels, 2)  # 0.5
         m.criterion(
             value is not None and abs(value - expected) < 1e-9,
@@ -273,7 +266,7 @@ def _(m, heat_fraction):
     box = (2, 6, 5, 12)
     ok, got = _call(m, heat_fraction, "heat_fraction(heatmap, box)", heat, box, points=1.5)
     if ok:
-        value = _as_float(got)
+        value = as_number(got)
         expected = _reference_fraction(heat, box)
         wrong = f"you return {_show(got)}, expected {expected:.4f}"
         if value is not None:
@@ -287,7 +280,7 @@ def _(m, heat_fraction):
     uniform = np.ones((8, 8))
     ok, got = _call(m, heat_fraction, "heat_fraction(uniform heatmap, box)", uniform, (0, 0, 4, 8), points=0.5)
     if ok:
-        value = _as_float(got)
+        value = as_number(got)
         m.criterion(
             value is not None and abs(value - 0.5) < 1e-6,
             "a uniform heatmap gives the box's area share",
@@ -296,7 +289,7 @@ def _(m, heat_fraction):
         )
     ok, got = _call(m, heat_fraction, "heat_fraction(all-zero heatmap, box)", np.zeros((6, 6)), (1, 1, 3, 3), points=1)
     if ok:
-        value = _as_float(got)
+        value = as_number(got)
         m.criterion(
             value == 0.0,
             "an all-zero heatmap gives 0.0 (no division by zero)",

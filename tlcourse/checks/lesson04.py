@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from tlcourse.checks import exercise
+from tlcourse.checks.answers import call, not_a_function
 
 LESSON = "04_fine_tuning_strategies"
 BLOCK_ORDER = ["stem"] + [f"block{i}" for i in range(1, 8)] + ["head"]
@@ -80,14 +81,6 @@ def _base(model):
     return find_base(model)
 
 
-def _call(func, *args):
-    """Call the student's function; (result, None) or (None, 'what went wrong')."""
-    try:
-        return func(*args), None
-    except Exception as err:  # the student's code failed on our input: that is feedback
-        return None, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-
-
 def _learning_rate(model) -> float | None:
     try:
         return float(np.asarray(model.optimizer.learning_rate))
@@ -117,11 +110,10 @@ CASES_41 = [
     "target, the more of it you need to retrain.",
 )
 def _(m, choose_strategy):
-    if not callable(choose_strategy):
-        m.criterion(False, "", f"`choose_strategy` should be a function, got {type(choose_strategy).__name__}")
+    if not_a_function(m, "choose_strategy", choose_strategy):
         return
     for (size, similarity), expected in CASES_41:
-        got, error = _call(choose_strategy, size, similarity)
+        got, error = call(choose_strategy, size, similarity)
         if error:
             m.criterion(False, "", f"choose_strategy({size!r}, {similarity!r}) raised {error}")
         elif not isinstance(got, str) or got not in VALID:
@@ -156,8 +148,7 @@ def _reference_bn(x, gamma, beta, mean, var, training, epsilon=1e-3):
     "x.mean(axis=tuple(range(x.ndim - 1))).",
 )
 def _(m, batchnorm):
-    if not callable(batchnorm):
-        m.criterion(False, "", f"`batchnorm` should be a function, got {type(batchnorm).__name__}")
+    if not_a_function(m, "batchnorm", batchnorm):
         return
     rng = np.random.default_rng(4)
     channels = 3
@@ -173,7 +164,7 @@ def _(m, batchnorm):
     ]
     for description, x, training in cases:
         expected = _reference_bn(x, gamma, beta, mean, var, training)
-        got, error = _call(batchnorm, x.copy(), gamma, beta, mean, var, training)
+        got, error = call(batchnorm, x.copy(), gamma, beta, mean, var, training)
         if error:
             m.criterion(False, "", f"{description}: raised {error}")
             continue
@@ -226,7 +217,7 @@ def _prepare_scenario(prepare_fine_tuning, train_blocks, head_lr, seed, train_st
     if train_step:
         model.fit(x, y, epochs=1, batch_size=16, verbose=0)  # phase 1 ran: optimizer and train step exist
     old_optimizer = model.optimizer
-    _, error = _call(prepare_fine_tuning, model, list(train_blocks), head_lr)
+    _, error = call(prepare_fine_tuning, model, list(train_blocks), head_lr)
     if error:
         return None, f"prepare_fine_tuning(model, {list(train_blocks)}, {head_lr:g}) raised {error}"
     result = {
@@ -273,8 +264,7 @@ def _weighted_layers(base):
     "`model.compile(optimizer=keras.optimizers.Adam(head_lr / 30), ...)` with a NEW optimizer.",
 )
 def _(m, prepare_fine_tuning):
-    if not callable(prepare_fine_tuning):
-        m.criterion(False, "", f"`prepare_fine_tuning` should be a function, got {type(prepare_fine_tuning).__name__}")
+    if not_a_function(m, "prepare_fine_tuning", prepare_fine_tuning):
         return
     scenarios = []
     for blocks_, lr, seed, step in (
@@ -458,11 +448,10 @@ def _recompile_states():
     "built yet (`model.optimizer.built`) will be built with the current weights at the next fit.",
 )
 def _(m, needs_recompile):
-    if not callable(needs_recompile):
-        m.criterion(False, "", f"`needs_recompile` should be a function, got {type(needs_recompile).__name__}")
+    if not_a_function(m, "needs_recompile", needs_recompile):
         return
     for description, model, expected in _recompile_states():
-        got, error = _call(needs_recompile, model)
+        got, error = call(needs_recompile, model)
         if error:
             m.criterion(False, "", f"{description}: your function raised {error}")
         elif not isinstance(got, (bool, np.bool_)):

@@ -12,34 +12,9 @@ import math
 import numpy as np
 
 from tlcourse.checks import exercise
+from tlcourse.checks.answers import as_number, call, not_a_function
 
 LESSON = "05_scratch_vs_pretrained"
-
-
-def _call(func, *args, **kwargs):
-    """Call the student's function; (result, None) or (None, 'what went wrong')."""
-    try:
-        return func(*args, **kwargs), None
-    except Exception as err:  # the student's code failed on our input: that is feedback
-        text = str(err).splitlines()[0] if str(err) else ""
-        return None, f"{type(err).__name__}: {text[:160]}"
-
-
-def _number(value) -> float | None:
-    if isinstance(value, (bool, np.bool_)):
-        return None
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
-def _not_callable(m, name, value, points) -> bool:
-    if callable(value):
-        return False
-    m.criterion(False, "", f"`{name}` should be a function (def {name}(...): ...), got {type(value).__name__}", points)
-    return True
 
 
 def _close(a, b, tol=1e-6) -> bool:
@@ -76,11 +51,11 @@ CASES_51 = [
     ">= target, return setup_seconds + epoch * seconds_per_epoch. If no epoch gets there, return None.",
 )
 def _(m, time_to_accuracy):
-    if _not_callable(m, "time_to_accuracy", time_to_accuracy, 5):
+    if not_a_function(m, "time_to_accuracy", time_to_accuracy, 5):
         return
     for args, kwargs, description in CASES_51:
         expected = reference_time_to_accuracy(*args, **kwargs)
-        got, error = _call(time_to_accuracy, *args, **kwargs)
+        got, error = call(time_to_accuracy, *args, **kwargs)
         if error:
             m.criterion(False, "", f"{description}: your function raised {error}")
             continue
@@ -91,7 +66,7 @@ def _(m, time_to_accuracy):
                 f"{description}: returned {got!r}; return None when the target is never reached",
             )
             continue
-        value = _number(got)
+        value = as_number(got)
         why = ""
         if value is not None and not _close(value, expected):
             if _close(value, expected - kwargs.get("setup_seconds", 0.0)) and kwargs.get("setup_seconds"):
@@ -137,13 +112,13 @@ CASES_52 = [
     "Return plain ints in a dict with the four keys.",
 )
 def _(m, mistake_overlap):
-    if _not_callable(m, "mistake_overlap", mistake_overlap, 4):
+    if not_a_function(m, "mistake_overlap", mistake_overlap, 4):
         return
     keys = ("both_wrong", "only_a_wrong", "only_b_wrong", "both_right")
     first_problem: dict[str, str] = {}
     for description, y, a, b in CASES_52:
         expected = reference_overlap(y, a, b)
-        got, error = _call(mistake_overlap, y, a, b)
+        got, error = call(mistake_overlap, y, a, b)
         if error or not isinstance(got, dict):
             why = f"raised {error}" if error else f"returned {type(got).__name__}, expected a dict with keys {keys}"
             for k in keys:
@@ -153,7 +128,7 @@ def _(m, mistake_overlap):
             if k not in got:
                 first_problem.setdefault(k, f"on {description} the dict has no key {k!r}")
                 continue
-            value = _number(got[k])
+            value = as_number(got[k])
             if value is None or value != expected[k]:
                 first_problem.setdefault(k, f"on {description} {k} = {got[k]!r}, expected {expected[k]}")
     for k in keys:
@@ -189,13 +164,13 @@ CASES_53 = [
     "clear = abs(difference) > 2 * se. Return the three as a tuple.",
 )
 def _(m, compare_runs):
-    if _not_callable(m, "compare_runs", compare_runs, 5):
+    if not_a_function(m, "compare_runs", compare_runs, 5):
         return
     labels = ("difference", "standard error", "clear")
     first_problem: dict[str, str] = {}
     for description, a, b in CASES_53:
         expected = reference_compare(a, b)
-        got, error = _call(compare_runs, a, b)
+        got, error = call(compare_runs, a, b)
         try:
             parts = list(got) if error is None else None
         except TypeError:
@@ -205,7 +180,7 @@ def _(m, compare_runs):
             for label in labels:
                 first_problem.setdefault(label, f"on {description} your function {why}")
             continue
-        diff, se, clear = _number(parts[0]), _number(parts[1]), parts[2]
+        diff, se, clear = as_number(parts[0]), as_number(parts[1]), parts[2]
         if not _close(diff, expected[0], 1e-6):
             first_problem.setdefault(
                 "difference",
@@ -265,17 +240,17 @@ CASES_54 = [
     "s0 + (target - a0) * (s1 - s0) / (a1 - a0). None if no size reaches the target.",
 )
 def _(m, images_needed):
-    if _not_callable(m, "images_needed", images_needed, 5):
+    if not_a_function(m, "images_needed", images_needed, 5):
         return
     for (sizes, accuracies, target), description in CASES_54:
         expected = reference_images_needed(sizes, accuracies, target)
-        got, error = _call(images_needed, list(sizes), list(accuracies), target)
+        got, error = call(images_needed, list(sizes), list(accuracies), target)
         if error:
             m.criterion(False, "", f"{description}: your function raised {error}")
         elif expected is None:
             m.criterion(got is None, f"{description} → None", f"{description}: returned {got!r}, expected None")
         else:
-            value = _number(got)
+            value = as_number(got)
             m.criterion(
                 _close(value, expected, 1e-4),
                 f"{description} → {expected:.1f} images per class",

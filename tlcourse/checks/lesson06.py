@@ -12,30 +12,9 @@ import math
 import numpy as np
 
 from tlcourse.checks import exercise
+from tlcourse.checks.answers import as_number, call, not_a_function
 
 LESSON = "06_when_to_transfer"
-
-
-def _call(func, *args):
-    try:
-        return func(*args), None
-    except Exception as err:  # the student's code failed on our input: that is feedback
-        return None, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-
-
-def _as_float(value):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
-
-
-def _not_a_function(m, name, value) -> bool:
-    if callable(value):
-        return False
-    m.criterion(False, "", f"`{name}` should be a function, got {type(value).__name__}")
-    return True
 
 
 # --------------------------------------------------------------------------- 6.1
@@ -61,7 +40,7 @@ def _blobs(seed, n_train, n_val, dim, classes, separation):
     "on the TRAINING vectors and labels only, then return its accuracy on the validation vectors as a float.",
 )
 def _(m, features_plus_classifier):
-    if _not_a_function(m, "features_plus_classifier", features_plus_classifier):
+    if not_a_function(m, "features_plus_classifier", features_plus_classifier):
         return
     cases = [
         ("two well-separated classes in 64 dimensions", _blobs(0, 200, 200, 64, 2, 1.0), (0.9, 1.0)),
@@ -78,8 +57,8 @@ def _(m, features_plus_classifier):
     )
     results = []
     for description, (xt, yt, xv, yv), (low, high) in cases:
-        got, error = _call(features_plus_classifier, xt, yt, xv, yv)
-        value = _as_float(got) if error is None else None
+        got, error = call(features_plus_classifier, xt, yt, xv, yv)
+        value = as_number(got) if error is None else None
         results.append((description, got, error, value, low, high))
     m.criterion(
         all(r[3] is not None and 0 <= r[3] <= 1 for r in results),
@@ -129,7 +108,7 @@ def _true_balanced(y_true, y_pred):
     "balanced accuracy is the mean of these recalls. Convert inputs with np.asarray first.",
 )
 def _(m, balanced_accuracy):
-    if _not_a_function(m, "balanced_accuracy", balanced_accuracy):
+    if not_a_function(m, "balanced_accuracy", balanced_accuracy):
         return
     majority = ([0] * 69 + [1] * 31, [0] * 100)
     cases = [
@@ -140,8 +119,8 @@ def _(m, balanced_accuracy):
     ]
     for description, (y_true, y_pred), expected in cases:
         expected = _true_balanced(y_true, y_pred) if expected is None else expected
-        got, error = _call(balanced_accuracy, y_true, y_pred)
-        value = _as_float(got) if error is None else None
+        got, error = call(balanced_accuracy, y_true, y_pred)
+        value = as_number(got) if error is None else None
         if error:
             m.criterion(False, "", f"{description}: raised {error}")
         elif value is None:
@@ -179,7 +158,7 @@ def _true_gain(a, b, n):
     "|difference| > 2 * that.",
 )
 def _(m, transfer_gain):
-    if _not_a_function(m, "transfer_gain", transfer_gain):
+    if not_a_function(m, "transfer_gain", transfer_gain):
         return
     cases = [
         ("0.73 → 0.90 on 153 images", (0.73, 0.90, 153)),
@@ -189,14 +168,14 @@ def _(m, transfer_gain):
     ]
     for description, args in cases:
         expected_gain, expected_sig = _true_gain(*args)
-        got, error = _call(transfer_gain, *args)
+        got, error = call(transfer_gain, *args)
         if error:
             m.criterion(False, "", f"{description}: raised {error}")
             continue
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             m.criterion(False, "", f"{description}: returned {got!r}, expected a pair (gain in points, significant)")
             continue
-        gain, significant = _as_float(got[0]), got[1]
+        gain, significant = as_number(got[0]), got[1]
         problems = []
         if gain is None or abs(gain - expected_gain) > 0.05:
             hint = (
