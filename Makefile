@@ -18,7 +18,7 @@ endif
 CHROMIUM := $(firstword $(wildcard /usr/lib/chromium/chromium /usr/bin/chromium))
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install browser course quick test lab lint clean
+.PHONY: install browser sandbox course quick test lab lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,7 +51,17 @@ ifeq ($(CHROMIUM),)
 	else echo "no apt-get: install Chromium yourself or set TLCOURSE_CHROMIUM (the browser test needs it)"; fi
 endif
 
-test: install browser
+# The grader runs students' notebooks in bubblewrap (Debian's bubblewrap package).
+sandbox:
+	@if ! command -v bwrap >/dev/null; then \
+	  if command -v apt-get >/dev/null; then \
+	    echo "installing Debian's bubblewrap for the grading box"; \
+	    $(SUDO) apt-get install -y -qq bubblewrap >/dev/null 2>&1 || \
+	    ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap >/dev/null); \
+	  else echo "no apt-get: install bubblewrap yourself (tlcourse grade needs it)"; fi; \
+	fi
+
+test: install browser sandbox
 	.ci/offline $(BIN)/python -m pytest
 
 lab: install

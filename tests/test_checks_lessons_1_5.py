@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tlcourse.checks import evaluate
-from tlcourse.checks import lesson01 as l1
-from tlcourse.checks import lesson05 as l5
+from tlcourse_keys import lesson01 as l1
+from tlcourse_keys import lesson05 as l5
 
 # Values a student might assign by mistake: every check must answer them with feedback.
 GARBAGE = [0, 1.5, "answer", [1, 2, 3], {"a": 1}, np.zeros((2, 2)), keras.layers.Dense(2), True]
@@ -192,6 +192,6 @@ def test_any_value_gets_feedback_not_an_exception(exercise, name):
     ]
     for value in values:
         fb = evaluate(exercise, {name: value})
-        assert fb.status in ("fail", "partial"), (value, fb)
+        assert fb.status in ("fail", "partial", "missing"), (value, fb)  # missing: a function returning None
         assert fb.wrong, (value, fb)
     assert evaluate(exercise, {name: None}).status == "missing"

@@ -2,7 +2,9 @@
 
 Two roots, both overridable by environment variables:
 - the data root (``TLCOURSE_DATA``): downloaded or shared image sets; may be read-only;
-- the cache (``TLCOURSE_CACHE``): decoded images, features; always writable.
+- the cache (``TLCOURSE_CACHE``): decoded images, features; always writable. A read-only
+  cache that others filled (``TLCOURSE_CACHE_SHARED``, e.g. the instructor's, seen from a
+  grading box) is read when the writable one lacks a file; new files go to the writable one.
 
 Cached arrays are written atomically (temp file, then rename), so a killed process or a
 second process on a classroom server never leaves a half-written file under the final
@@ -35,6 +37,22 @@ def cache_dir() -> Path:
         path = Path(tempfile.gettempdir()) / f"tlcourse-cache-{os.getuid()}"
         path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _shared_copy(path: Path) -> Path | None:
+    """The same cache file in a read-only shared cache (``TLCOURSE_CACHE_SHARED``), if one has it."""
+    shared = os.environ.get("TLCOURSE_CACHE_SHARED")
+    if not shared:
+        return None
+    try:
+        relative = path.relative_to(cache_dir())
+    except ValueError:
+        return None
+    for root in shared.split(os.pathsep):
+        candidate = Path(root) / relative
+        if root and candidate.is_file():
+            return candidate
+    return None
 
 
 def data_root() -> Path:
@@ -94,7 +112,9 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
     A corrupt file is deleted so the caller rebuilds it.
     """
     if not path.exists():
-        return None
+        path = _shared_copy(path)
+        if path is None:
+            return None
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files if k != CHECKSUM_KEY}
@@ -103,6 +123,9 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
             raise ValueError("checksum mismatch")
     except Exception as err:  # truncated zip, bad header, missing key: all mean "rebuild"
         warnings.warn(f"cache file {path} is corrupt ({err}); rebuilding it", stacklevel=2)
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:  # a read-only shared cache: leave it, rebuild into ours
+            pass
         return None
     return arrays

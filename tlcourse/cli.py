@@ -57,13 +57,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--timeout", type=float, default=300, help="seconds per notebook (default 300)")
     p.add_argument("--jobs", type=_positive, default=1, help="notebooks graded at once")
-    p.add_argument("--memory-gb", type=float, default=4.0, help="memory limit per notebook kernel")
+    p.add_argument("--memory-gb", type=float, default=4.0, help="memory limit per notebook (all its box holds)")
+    p.add_argument("--check-timeout", type=float, default=60, help="seconds for checking one exercise (default 60)")
     p.add_argument("--hidden-tests", type=Path, default=None, help="a Python file with more @hidden_test checks")
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run notebooks without the bubblewrap box (only for notebooks you trust)",
+    )
 
     p = sub.add_parser("bench", help="measure speed and accuracy on this machine; print tables, write JSON")
     p.add_argument("--quick", action="store_true", help="shorter runs; skips the default-mode course run")
     p.add_argument("--out", type=Path, default=Path("build/bench.json"))
     p.add_argument("--lessons", type=Path, default=Path("lessons"))
+
+    p = sub.add_parser("release", help="write the student (or self-study) edition of the course into a new folder")
+    p.add_argument("target", type=Path, help="a new, empty folder")
+    p.add_argument("--edition", choices=("student", "self-study"), default="student")
 
     p = sub.add_parser("lessons", help="regenerate the student copies in lessons/ from solutions/")
     p.add_argument("--check", action="store_true", help="only report stale copies (exit 1 if any)")
@@ -73,17 +83,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_lessons(args) -> int:
-    from tlcourse.studentcopy import generate, strip_masters
+    from tlcourse.checks import PUBLIC_FILE
+    from tlcourse.studentcopy import generate, strip_masters, write_public_results
 
     if args.check:
         stale = generate(args.solutions, args.lessons, check=True)
         for name in stale:
             print(f"stale: {args.lessons / name} (run: tlcourse lessons)")
+        if write_public_results(check=True):
+            stale.append(PUBLIC_FILE.name)
+            print(f"stale: {PUBLIC_FILE} (run: tlcourse lessons)")
         return 1 if stale else 0
     for name in strip_masters(args.solutions):
         print(f"cleared outputs: {args.solutions / name}")
     for name in generate(args.solutions, args.lessons):
         print(f"wrote {args.lessons / name}")
+    if write_public_results():
+        print(f"wrote {PUBLIC_FILE}")
+    return 0
+
+
+def cmd_release(args) -> int:
+    from tlcourse.release import release
+
+    written = release(args.target, args.edition)
+    print(f"wrote the {args.edition} edition to {args.target}: {', '.join(written)}")
     return 0
 
 
@@ -99,7 +123,11 @@ def cmd_grade(args) -> int:
 
     if args.hidden_tests and not args.hidden_tests.is_file():
         raise CourseError(f"no hidden-tests file at {args.hidden_tests}")
-    options = GradeOptions(args.timeout, args.jobs, args.memory_gb, args.hidden_tests)
+    if args.memory_gb <= 0 or args.timeout <= 0 or args.check_timeout <= 0:
+        raise CourseError("--memory-gb, --timeout and --check-timeout must be positive")
+    options = GradeOptions(
+        args.timeout, args.jobs, args.memory_gb, args.hidden_tests, args.check_timeout, sandbox=not args.no_sandbox
+    )
     grade(args.submissions, args.out, options)
     return 0
 
@@ -182,6 +210,7 @@ COMMANDS = {
     "fit": cmd_fit,
     "run": cmd_run,
     "lessons": cmd_lessons,
+    "release": cmd_release,
     "grade": cmd_grade,
     "bench": cmd_bench,
 }

@@ -67,7 +67,8 @@ def recommend_strategy(images_per_class: int, similar: bool) -> tuple[str, str]:
     return strategy, f"{size}; {STRATEGY_ADVICE[strategy]}"
 
 
-def _named_block(name: str) -> str | None:
+def block_of(name: str) -> str | None:
+    """The block a layer of a known base belongs to, from its name (None: an unnamed layer)."""
     for pattern, block in _BLOCK_RULES:
         match = re.match(pattern, name)
         if match:
@@ -84,7 +85,7 @@ def find_base(model: keras.Model) -> keras.Model:
 def blocks(model: keras.Model) -> dict[str, list[keras.layers.Layer]]:
     """The base's layers grouped by block, in order (stem, block1, ..., head); no classifier."""
     layers = [layer for layer in find_base(model).layers if not isinstance(layer, keras.layers.InputLayer)]
-    names = [_named_block(layer.name) for layer in layers]
+    names = [block_of(layer.name) for layer in layers]
     groups: dict[str, list] = {}
     pending: list = []
     for layer, block in zip(layers, names):
@@ -99,7 +100,8 @@ def blocks(model: keras.Model) -> dict[str, list[keras.layers.Layer]]:
     return groups
 
 
-def _is_batchnorm(layer) -> bool:
+def is_batchnorm(layer) -> bool:
+    """BatchNormalization layers stay frozen whatever the strategy."""
     return isinstance(layer, keras.layers.BatchNormalization)
 
 
@@ -119,9 +121,9 @@ def set_frozen_blocks(model: keras.Model, frozen: set[str] | list[str]) -> None:
         return
     for block, layers in groups.items():
         for layer in layers:
-            layer.trainable = block not in frozen and not _is_batchnorm(layer)
+            layer.trainable = block not in frozen and not is_batchnorm(layer)
     for layer in base.layers:
-        if _is_batchnorm(layer):
+        if is_batchnorm(layer):
             layer.trainable = False
 
 
@@ -151,7 +153,7 @@ def frozen_blocks(model: keras.Model) -> list[str]:
     out = []
     base_trainable = find_base(model).trainable and model.trainable
     for block, layers in blocks(model).items():
-        weighted = [layer for layer in layers if layer.weights and not _is_batchnorm(layer)]
+        weighted = [layer for layer in layers if layer.weights and not is_batchnorm(layer)]
         if not base_trainable or all(not layer.trainable for layer in weighted):
             out.append(block)
     return out

@@ -128,3 +128,42 @@ def strip_masters(solutions: Path) -> list[str]:
             path.write_text(text)
             changed.append(path.name)
     return changed
+
+
+def public_results() -> str:
+    """``public.json``: every exercise's public cases with the results a right answer gives on them.
+
+    Stored for the public inputs only (the student edition has no answer keys); for naming
+    exercises, whose expected results are the answers themselves, nothing is stored.
+    """
+    import json
+
+    from tlcourse.checks import HIDDEN, REGISTRY, keys, load_all, load_keys_hidden, plain
+
+    module = keys()
+    if module is None:
+        raise CourseError("the answer keys (tlcourse_keys) are not installed: public results come from them")
+    load_all()
+    load_keys_hidden()
+    lines = []
+    for exercise_id in sorted(REGISTRY, key=lambda i: [int(p) for p in i.split(".")]):
+        ex = REGISTRY[exercise_id]
+        cases = ex.cases(None)
+        entry = {
+            "cases": cases,
+            "expected": None if ex.key_is_answer else module.expected(exercise_id, cases),
+            "hidden_points": sum(t.points for t in HIDDEN.get(exercise_id, [])),
+        }
+        lines.append(f"{json.dumps(exercise_id)}: {json.dumps(plain.encode(entry), sort_keys=True)}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def write_public_results(check: bool = False) -> bool:
+    """Write (or with ``check``, compare) ``tlcourse/checks/public.json``; True when it was stale."""
+    from tlcourse.checks import PUBLIC_FILE
+
+    text = public_results()
+    stale = not PUBLIC_FILE.exists() or PUBLIC_FILE.read_text() != text
+    if stale and not check:
+        PUBLIC_FILE.write_text(text)
+    return stale

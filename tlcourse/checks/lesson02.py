@@ -1,8 +1,8 @@
 """Checks for lesson 2, "What transfer learning is".
 
-Every check builds its own inputs (tiny Keras models, synthetic feature vectors) and
-calls the student's function on them, so it cannot be fooled by other notebook
-variables, and it reports what is right and wrong for any value it is given.
+The probe builds tiny Keras models (``tiny_classifier``, ``fraction_model``) beside the student's
+code and calls their functions on them; the judge rebuilds any model they return from plain data
+and measures it itself. The answers of the naming exercise (2.1) are in the answer keys only.
 """
 
 from __future__ import annotations
@@ -12,25 +12,19 @@ import math
 import numpy as np
 
 from tlcourse.checks import exercise
+from tlcourse.checks.answers import as_array, as_number, not_callable, show
+from tlcourse.checks.plain import Build, ModelData
+from tlcourse.checks.probe import builder
+from tlcourse.checks.rebuild import RebuildError, rebuild
 
 LESSON = "02_what_is_transfer_learning"
 
 # --------------------------------------------------------------------------- 2.1
 
-KINDS = {"A": "inductive", "B": "transductive", "C": "inductive", "D": "transductive"}
-KIND_WHY = {
-    "A": "the target task (ants vs bees) differs from the source task (1000 ImageNet classes) and has labels",
-    "B": "the task (read a digit) stays the same, the domain changes, and only the source has labels",
-    "C": "the target task (skin lesions) differs from the source task and 2,000 labelled images exist",
-    "D": "the task (positive or negative) stays the same, the domain changes, and the target has no labels",
-}
-TRANSFERRED = {"A": "parameters", "E": "instances", "F": "relational"}
-TRANSFERRED_POINTS = {"A": 0.5, "E": 0.75, "F": 0.75}
-TRANSFERRED_WHY = {
-    "A": "what moves from ImageNet to ants/bees is the trained weights",
-    "E": "source images themselves are reused (re-weighted) as training data",
-    "F": "a relation between data points (co-authors share topics) is what carries over",
-}
+KIND_LABELS = ("inductive", "transductive")
+TRANSFER_LABELS = ("parameters", "instances", "relational")
+SCENARIOS_21 = {"kinds": ("A", "B", "C", "D"), "transferred": ("A", "E", "F")}
+POINTS_21 = {"kinds": dict.fromkeys("ABCD", 0.5), "transferred": {"A": 0.5, "E": 0.75, "F": 0.75}}
 SYNONYMS = {
     "parameters": {"parameter", "parameters", "weights", "weight", "model parameters", "parameter transfer"},
     "instances": {"instance", "instances", "samples", "data", "examples", "instance transfer"},
@@ -39,34 +33,46 @@ SYNONYMS = {
 
 
 def _label(value) -> str | None:
-    text = str(value).strip().lower().replace("_", " ")
+    if type(value) is not str:
+        return None
+    text = value.strip().lower().replace("_", " ")
     for canonical, words in SYNONYMS.items():
         if text in words:
             return canonical
     return text
 
 
-def _grade_dict(m, answer, key, why, name, allowed, points):
-    if not isinstance(answer, dict):
-        m.criterion(False, "", f"`{name}` should be a dict like {{'A': '...', ...}}, got {type(answer).__name__}", 0)
+def cases_kinds(rng):
+    return [{"label": name, "value": name} for name in ("kinds", "transferred")]
+
+
+def _grade_dict(m, answer, name, allowed, key):
+    """Scenario by scenario; with no key (student edition) only the form is checked."""
+    points = POINTS_21[name]
+    if type(answer) is not dict:
+        m.criterion(False, "", f"`{name}` should be a dict like {{'A': '...', ...}}, got {show(answer)}", 0)
         return
-    answer = {str(k).strip().upper(): v for k, v in answer.items()}
-    for item, expected in key.items():
-        points_each = points[item]
+    answer = {k.strip().upper(): v for k, v in answer.items() if type(k) is str}
+    for item in SCENARIOS_21[name]:
         if item not in answer:
-            m.criterion(False, "", f"{name}: scenario {item} is missing", points_each)
+            m.criterion(False, "", f"{name}: scenario {item} is missing", points[item])
             continue
         given = _label(answer[item])
         if given not in allowed:
             m.criterion(
-                False, "", f"{name}[{item!r}] = {answer[item]!r}: use one of {', '.join(sorted(allowed))}", points_each
+                False,
+                "",
+                f"{name}[{item!r}] = {show(answer[item])}: use one of {', '.join(sorted(allowed))}",
+                points[item],
             )
+        elif key is None:
+            m.criterion(True, f"scenario {item}: answered ({given})", "", points[item])
         else:
             m.criterion(
-                given == expected,
-                f"scenario {item}: {expected} ({why[item]})",
+                given == key["answers"][item],
+                f"scenario {item}: {given} ({key['why'][item]})",
                 f"scenario {item} is not {given}",
-                points_each,
+                points[item],
             )
 
 
@@ -78,18 +84,20 @@ def _grade_dict(m, answer, key, why, name, allowed, points):
     points=4,
     hint="Same task in a new domain with labels only in the source is transductive; a new task with its own "
     "labels is inductive. Ask what physically moves: data (instances), weights (parameters) or relations.",
+    cases=cases_kinds,
+    key_is_answer=True,
 )
-def _(m, kinds, transferred):
-    _grade_dict(m, kinds, KINDS, KIND_WHY, "kinds", {"inductive", "transductive"}, dict.fromkeys(KINDS, 0.5))
-    _grade_dict(
-        m, transferred, TRANSFERRED, TRANSFERRED_WHY, "transferred", set(TRANSFERRED.values()), TRANSFERRED_POINTS
-    )
+def judge_kinds(m, cases, results, expected):
+    for case, result, key in zip(cases, results, expected or [None] * len(cases)):
+        allowed = set(KIND_LABELS if case["value"] == "kinds" else TRANSFER_LABELS)
+        _grade_dict(m, result.value, case["value"], allowed, key)
 
 
 # --------------------------------------------------------------------------- 2.2
 
 
-def _tiny_classifier(channels: int, classes: int = 10, seed: int = 0):
+@builder("tiny_classifier")
+def tiny_classifier(channels: int, classes: int = 10, seed: int = 0):
     """A miniature 'ImageNet classifier': conv, BN, pooling, dropout, logits, softmax."""
     import keras
 
@@ -108,6 +116,55 @@ def _count(weights) -> int:
     return int(sum(math.prod(w.shape) for w in weights))
 
 
+def cases_swap_head(rng):
+    def case(label, channels, seed, classes):
+        source = Build("tiny_classifier", {"channels": channels, "seed": seed})
+        return {"label": label, "call": "swap_head", "args": [source, classes, "pool"], "model": True}
+
+    if rng is None:
+        return [case("main", 4, 0, 3), case("other", 8, 1, 5)]
+    first, second = rng.choice(np.arange(3, 12), 2, replace=False)
+    return [
+        case("main", int(first), int(rng.integers(0, 1000)), int(rng.integers(2, 7))),
+        case("other", int(second), int(rng.integers(0, 1000)), int(rng.integers(2, 9))),
+    ]
+
+
+def _all_layers(model):
+    import keras
+
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
+def _reuses(model, source) -> tuple[bool, bool]:
+    """(the source's conv and BN layers are in ``model`` with their trained weights, its classifier is not)."""
+    layers = {layer.name: layer for layer in _all_layers(model)}
+    kept = all(
+        name in layers
+        and len(layers[name].weights) == len(source.get_layer(name).weights)
+        and all(
+            np.allclose(np.asarray(a), np.asarray(b))
+            for a, b in zip(layers[name].weights, source.get_layer(name).weights)
+        )
+        for name in ("conv", "bn")
+    )
+    return kept, "logits" not in layers and "predictions" not in layers
+
+
+def _rebuilt(result):
+    if not result.ok:
+        return None, f"swap_head{'' if result.kind == 'not_callable' else '(classifier, …)'} {result.why()}"
+    if type(result.value) is not ModelData:
+        return None, f"swap_head returned {show(result.value)}, not a Model"
+    try:
+        return rebuild(result.value), ""
+    except RebuildError as err:
+        return None, f"the model swap_head returned could not be rebuilt for checking: {err}"
+
+
 @exercise(
     LESSON,
     "2.2",
@@ -116,72 +173,66 @@ def _count(weights) -> int:
     points=4,
     hint="Build on the symbolic tensor classifier.get_layer(cut_at).output: freeze what you keep (trainable = False), "
     "add a Dense layer with a softmax, and make a keras.Model from the classifier's input to it.",
+    cases=cases_swap_head,
 )
-def _(m, swap_head):
-    import keras
-
-    if not m.criterion(callable(swap_head), "a function", "swap_head should be a function", 0):
+def judge_swap_head(m, cases, results, expected):
+    if not_callable(m, "swap_head", results, 0):
         return
-    source = _tiny_classifier(channels=4)
-    try:
-        new = swap_head(source, 3, "pool")
-    except Exception as err:  # noqa: BLE001 - the student's code: report, do not crash
-        m.criterion(False, "", f"swap_head(classifier, 3, 'pool') raised {type(err).__name__}: {err}", 0)
-        return
-    if not m.criterion(
-        isinstance(new, keras.Model), "returns a Keras model", f"swap_head returned {type(new).__name__}, not a Model"
-    ):
+    main, other = cases
+    source_build = main["args"][0]
+    channels, classes = source_build.params["channels"], main["args"][1]
+    model, problem = _rebuilt(results[0])
+    if not m.criterion(model is not None, "returns a Keras model", problem, 0):
         return
     x = np.random.default_rng(0).uniform(0, 1, (2, 16, 16, 3)).astype("float32")
     try:
-        out = np.asarray(new.predict(x, verbose=0))
-    except Exception as err:  # noqa: BLE001
-        m.criterion(False, "", f"the new model cannot predict 16x16 images: {type(err).__name__}: {err}", 3)
+        out = np.asarray(model(x, training=False))
+    except Exception as err:  # the rebuilt model cannot run on the classifier's images
+        m.criterion(False, "", f"the new model cannot predict 16x16 images: {type(err).__name__}", 3)
         return
     m.criterion(
-        out.shape == (2, 3),
-        "3 outputs per image",
-        f"the new model gives outputs shaped {out.shape} for 2 images; expected (2, 3)",
+        out.shape == (2, classes),
+        f"{classes} outputs per image",
+        f"the new model gives outputs shaped {out.shape} for 2 images; expected (2, {classes})",
         0.5,
     )
     m.criterion(
-        out.shape[-1:] == (3,) and np.all(out >= 0) and np.allclose(out.sum(axis=-1), 1, atol=1e-4),
+        out.shape[-1:] == (classes,) and np.all(out >= 0) and np.allclose(out.sum(axis=-1), 1, atol=1e-4),
         "outputs are probabilities (softmax)",
         "each row of outputs should be probabilities summing to 1: use activation='softmax'",
         0.5,
     )
-    layers = list(new.layers)
-    kept = source.get_layer("conv") in layers and source.get_layer("bn") in layers
-    dropped = source.get_layer("logits") not in layers and source.get_layer("predictions") not in layers
+    source = tiny_classifier(**source_build.params)
+    kept, dropped = _reuses(model, source)
     m.criterion(
         kept and dropped,
         "the pretrained layers are reused and the old 1000-way (here 10-way) classifier is gone",
         (
             "the old classifier layers ('logits', 'predictions') are still in the model"
             if kept
-            else "the model does not reuse the classifier's own layers (its conv and BN layers are missing)"
+            else "the model does not reuse the classifier's own layers "
+            "(its conv and BN layers, with their weights, are missing)"
         ),
         1,
     )
-    trainable = _count(new.trainable_weights)
+    trainable, want = _count(model.trainable_weights), channels * classes + classes
     m.criterion(
-        trainable == 4 * 3 + 3,
-        "only the new classifier trains (15 parameters: 4 features x 3 classes + 3 biases)",
-        f"{trainable} trainable parameters; only the new Dense layer (15) should train: freeze the kept layers",
+        trainable == want,
+        f"only the new classifier trains ({want} parameters: "
+        f"{channels} features x {classes} classes + {classes} biases)",
+        f"{trainable} trainable parameters; only the new Dense layer ({want}) should train: freeze the kept layers",
         1,
     )
-    try:
-        other = swap_head(_tiny_classifier(channels=8, seed=1), 5, "pool")
-        ok = isinstance(other, keras.Model) and tuple(other.output_shape) == (None, 5)
-        ok = ok and _count(other.trainable_weights) == 8 * 5 + 5
-        detail = "" if ok else f"output shape {getattr(other, 'output_shape', '?')}"
-    except Exception as err:  # noqa: BLE001
-        ok, detail = False, f"{type(err).__name__}: {err}"
+    second, problem = _rebuilt(results[1])
+    o_channels, o_classes = other["args"][0].params["channels"], other["args"][1]
+    ok = second is not None and tuple(second.output_shape) == (None, o_classes)
+    ok = ok and _count(second.trainable_weights) == o_channels * o_classes + o_classes
+    detail = problem or ("" if ok else f"output shape {getattr(second, 'output_shape', '?')}")
     m.criterion(
         ok,
         "works for another classifier and number of classes",
-        f"swap_head(other classifier with 8 features, 5, 'pool') is not a frozen 5-class model ({detail}): "
-        "do not hard-code sizes",
+        f"swap_head(other classifier with {o_channels} features, {o_classes}, 'pool') is not a frozen "
+        f"{o_classes}-class model ({detail}): do not hard-code sizes",
         1,
     )
 
@@ -189,14 +240,7 @@ def _(m, swap_head):
 # --------------------------------------------------------------------------- 2.3
 
 
-def _reference_centroid(train_x, train_y, x):
-    classes = np.unique(train_y)
-    centroids = np.stack([train_x[train_y == c].mean(axis=0) for c in classes])
-    distances = ((x[:, None, :] - centroids[None]) ** 2).sum(-1)
-    return classes[distances.argmin(axis=1)]
-
-
-def _centroid_data(seed: int, labels=(0, 1, 2)):
+def centroid_data(seed: int, labels=(0, 1, 2)):
     """Imbalanced clusters where class means, 1-NN and per-class sums give different answers."""
     rng = np.random.default_rng(seed)
     sizes = [40, 6, 15][: len(labels)]
@@ -207,9 +251,18 @@ def _centroid_data(seed: int, labels=(0, 1, 2)):
     return train_x, train_y, x
 
 
-def _one_nn(train_x, train_y, x):
-    d = ((x[:, None, :] - train_x[None]) ** 2).sum(-1)
-    return train_y[d.argmin(axis=1)]
+def cases_centroid(rng):
+    def case(label, data):
+        return {"label": label, "call": "nearest_centroid", "args": list(data)}
+
+    if rng is None:
+        return [case("imbalanced classes", centroid_data(0)), case("labels 3 and 7", centroid_data(1, labels=(3, 7)))]
+    a, b = (int(s) for s in rng.integers(2, 10**6, 2))
+    first, second = (int(v) for v in rng.choice(np.arange(2, 20), 2, replace=False))
+    return [
+        case("imbalanced classes", centroid_data(a)),
+        case(f"labels {first} and {second}", centroid_data(b, labels=(first, second))),
+    ]
 
 
 @exercise(
@@ -220,82 +273,91 @@ def _one_nn(train_x, train_y, x):
     points=3,
     hint="One centroid per label in np.unique(train_y) (the mean of that class's rows); for each row of x, the "
     "label of the nearest centroid (Euclidean distance). Return labels, not positions in the list of labels.",
+    cases=cases_centroid,
 )
-def _(m, nearest_centroid):
-    if not m.criterion(callable(nearest_centroid), "a function", "nearest_centroid should be a function", 0):
+def judge_nearest_centroid(m, cases, results, expected):
+    if not_callable(m, "nearest_centroid", results, 0):
         return
-    train_x, train_y, x = _centroid_data(0)
-    try:
-        got = nearest_centroid(train_x, train_y, x)
-    except Exception as err:  # noqa: BLE001
-        m.criterion(False, "", f"nearest_centroid raised {type(err).__name__}: {err}", 0)
+    result, exp, n = results[0], expected[0], len(cases[0]["args"][2])
+    if not result.ok:
+        m.criterion(False, "", f"nearest_centroid {result.why()}", 0)
         return
+    got = as_array(result.value)
     if got is None:
-        m.criterion(False, "", "nearest_centroid returned None: return one predicted label per row of x", 0)
+        m.criterion(
+            False, "", f"nearest_centroid returned {show(result.value)}: return one predicted label per row of x", 0
+        )
         return
-    got = np.asarray(got).reshape(-1) if np.ndim(got) else np.asarray([got])
+    got = got.reshape(-1)
     if not m.criterion(
-        len(got) == len(x),
-        "one prediction per query row",
-        f"{len(got)} predictions for {len(x)} query rows",
-        0.5,
+        len(got) == n, "one prediction per query row", f"{len(got)} predictions for {n} query rows", 0.5
     ):
         return
-    expected = _reference_centroid(train_x, train_y, x)
-    agree = float(np.mean(got == expected))
+    want = np.asarray(exp["labels"])
+    agree = float(np.mean(got == want))
     wrong = f"your predictions agree with the class-mean rule on {agree:.0%} of the points"
-    if np.array_equal(got, _one_nn(train_x, train_y, x)):
+    if np.array_equal(got, np.asarray(exp["one_nn"])):
         wrong += " — they match 1-nearest-neighbour instead: compare with the class means, not single points"
     m.criterion(agree == 1.0, "matches the nearest-class-mean rule on imbalanced classes", wrong, 1.5)
-    train_x, train_y, x = _centroid_data(1, labels=(3, 7))
-    try:
-        got = np.asarray(nearest_centroid(train_x, train_y, x)).reshape(-1)
-        ok = np.array_equal(got, _reference_centroid(train_x, train_y, x))
-    except Exception:  # noqa: BLE001
-        ok = False
+    second = as_array(results[1].value) if results[1].ok else None
+    ok = second is not None and np.array_equal(second.reshape(-1), np.asarray(expected[1]["labels"]))
     m.criterion(
         ok,
-        "returns the labels themselves (works for labels 3 and 7, not only 0..k-1)",
-        "with labels 3 and 7 the predictions are wrong: return labels from train_y, not centroid positions",
+        f"returns the labels themselves (works for {cases[1]['label']}, not only 0..k-1)",
+        f"with {cases[1]['label']} the predictions are wrong: return labels from train_y, not centroid positions",
         1,
     )
 
 
 # --------------------------------------------------------------------------- 2.4
 
+FRACTION_MODELS = (
+    "all-trainable dense net",
+    "first layer frozen",
+    "conv + BatchNormalization",
+    "frozen nested base + head",
+)
+POINTS_24 = dict(zip(FRACTION_MODELS, (0.5, 1.0, 0.75, 0.75)))
 
-def _fraction_models():
-    """(description, model, expected fraction) for a few small models."""
+
+@builder("fraction_model")
+def fraction_model(which: str, width: int = 3, channels: int = 4):
+    """Small models whose trainable share of weights is easy to get wrong (frozen layers, BN statistics)."""
     import keras
 
-    dense = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
-    half = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(2)])
-    half.layers[0].trainable = False
-    with_bn = keras.Sequential(
-        [
-            keras.Input((8, 8, 3)),
-            keras.layers.Conv2D(4, 3),
-            keras.layers.BatchNormalization(),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(2),
-        ]
+    if which in ("all-trainable dense net", "first layer frozen"):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(width), keras.layers.Dense(2)])
+        model.layers[0].trainable = which == "all-trainable dense net"
+        return model
+    if which == "conv + BatchNormalization":
+        return keras.Sequential(
+            [
+                keras.Input((8, 8, 3)),
+                keras.layers.Conv2D(channels, 3),
+                keras.layers.BatchNormalization(),
+                keras.layers.GlobalAveragePooling2D(),
+                keras.layers.Dense(2),
+            ]
+        )
+    base = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Conv2D(channels + 2, 3), keras.layers.BatchNormalization()]
     )
-    base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(6, 3), keras.layers.BatchNormalization()])
     base.trainable = False
-    nested_in = keras.Input((8, 8, 3))
-    nested = keras.Model(
-        nested_in, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(base(nested_in, training=False)))
-    )
-    cases = []
-    for name, model in (
-        ("all-trainable dense net", dense),
-        ("first layer frozen", half),
-        ("conv + BatchNormalization", with_bn),
-        ("frozen nested base + head", nested),
-    ):
-        total = _count(model.weights)
-        cases.append((name, model, _count(model.trainable_weights) / total))
-    return cases
+    inputs = keras.Input((8, 8, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(base(inputs, training=False))
+    return keras.Model(inputs, keras.layers.Dense(2)(pooled))
+
+
+def cases_fraction(rng):
+    sizes = [(3, 4)] * 4 if rng is None else [(int(rng.integers(2, 9)), int(rng.integers(2, 9))) for _ in range(4)]
+    return [
+        {
+            "label": which,
+            "call": "trainable_fraction",
+            "args": [Build("fraction_model", {"which": which, "width": w, "channels": c})],
+        }
+        for which, (w, c) in zip(FRACTION_MODELS, sizes)
+    ]
 
 
 @exercise(
@@ -306,37 +368,23 @@ def _fraction_models():
     points=3,
     hint="Count elements, not tensors (a kernel shaped (3, 3, 3, 32) holds 864 numbers): once over "
     "model.trainable_weights, once over model.weights, which also holds BatchNormalization's moving statistics.",
+    cases=cases_fraction,
 )
-def _(m, trainable_fraction):
-    if not m.criterion(callable(trainable_fraction), "a function", "trainable_fraction should be a function", 0):
+def judge_trainable_fraction(m, cases, results, expected):
+    if not_callable(m, "trainable_fraction", results, 0):
         return
-    results = []
-    for name, model, expected in _fraction_models():
-        try:
-            got = trainable_fraction(model)
-            if got is None:
-                results.append((name, expected, None, "returned None: return the fraction as a float"))
-                continue
-            value = float(got)
-        except Exception as err:  # noqa: BLE001
-            results.append((name, expected, None, f"raised {type(err).__name__}: {err}"))
-            continue
-        results.append((name, expected, value, ""))
-    first_values = [v for _, _, v, _ in results if v is not None]
-    if first_values and max(first_values) > 1.0 + 1e-6:
+    values = [as_number(r.value) if r.ok else None for r in results]
+    if any(v is not None and v > 1.0 + 1e-6 for v in values):
         m.criterion(False, "", "return a fraction between 0 and 1, not a percentage", 0)
-    points = {
-        "all-trainable dense net": 0.5,
-        "first layer frozen": 1.0,
-        "conv + BatchNormalization": 0.75,
-        "frozen nested base + head": 0.75,
-    }
-    for name, expected, value, error in results:
-        if error:
-            m.criterion(False, "", f"{name}: {error}", points[name])
-            continue
-        ok = value is not None and abs(value - expected) < 1e-6
-        wrong = f"{name}: you return {value:.4g}, expected {expected:.4g}"
-        if name == "conv + BatchNormalization" and not ok and abs(value - 1.0) < 1e-6:
-            wrong += " (BatchNormalization's moving mean and variance are weights that never train: count them)"
-        m.criterion(ok, f"{name}: {expected:.4g}", wrong, points[name])
+    for case, result, value, exp in zip(cases, results, values, expected):
+        name, want, points = case["label"], exp["fraction"], POINTS_24[case["label"]]
+        if not result.ok:
+            m.criterion(False, "", f"{name}: {result.why()}", points)
+        elif value is None:
+            m.criterion(False, "", f"{name}: returned {show(result.value)}: return the fraction as a float", points)
+        else:
+            ok = abs(value - want) < 1e-6
+            wrong = f"{name}: you return {value:.4g}, expected {want:.4g}"
+            if name == "conv + BatchNormalization" and not ok and abs(value - 1.0) < 1e-6:
+                wrong += " (BatchNormalization's moving mean and variance are weights that never train: count them)"
+            m.criterion(ok, f"{name}: {want:.4g}", wrong, points)

@@ -1,9 +1,9 @@
 """Checks of lesson 4, fine-tuning strategies.
 
-Every check builds its own inputs and calls the student's function on them, so it cannot
-be fooled by other notebook variables: a toy EfficientNet-Lite (same layer names and
-blocks as the real one, a few channels, random weights, 32 px) stands in for the
-pretrained model and trains in milliseconds.
+A toy EfficientNet-Lite (same layer names and blocks as the real one, a few channels, random
+weights, 32 px) stands in for the pretrained model and trains in milliseconds. The probe builds it
+beside the student's code, calls their function and reports what the model then looks like
+(``fine_tuning_state``); the judge decides from that report, against the layer list it builds itself.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from __future__ import annotations
 import numpy as np
 
 from tlcourse.checks import exercise
-from tlcourse.checks.answers import call, not_a_function
+from tlcourse.checks.answers import as_array, as_bool, not_callable, show
+from tlcourse.checks.plain import Build
+from tlcourse.checks.probe import builder, observer
 
 LESSON = "04_fine_tuning_strategies"
-BLOCK_ORDER = ["stem"] + [f"block{i}" for i in range(1, 8)] + ["head"]
-VALID = ("full", "most", "some", "head")
 
 
-# --------------------------------------------------------------------------- helpers
+# --------------------------------------------------------------------------- the toy model
 
 
 def toy_lite_model(seed: int = 0, num_classes: int = 2, size: int = 32):
@@ -49,54 +49,36 @@ def toy_lite_model(seed: int = 0, num_classes: int = 2, size: int = 32):
     return transfer_model(Backbone(base, Preprocess("lite", name="toy_preprocess")), num_classes)
 
 
-def _toy_batch(seed: int = 0, n: int = 16, size: int = 32):
+def all_layers(model):
+    """Every layer of a model, nested models' layers included."""
+    import keras
+
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
+
+
+def toy_batch(seed: int = 0, n: int = 16, size: int = 32):
     rng = np.random.default_rng(seed)
     return rng.uniform(0, 255, (n, size, size, 3)).astype("float32"), rng.integers(0, 2, n).astype("int32")
 
 
-def _block_of(name: str) -> str | None:
-    for block in BLOCK_ORDER:
-        if name.startswith(block + "_") or (
-            block.startswith("block") and name.startswith(block) and name[len(block) :][:1].isalpha()
-        ):
-            return block
-    return None
+def base_layers(model) -> list[tuple[str, bool]]:
+    """``(name, is BatchNormalization)`` of every layer with weights in the model's base."""
+    from tlcourse.freeze import find_base, is_batchnorm
 
-
-def _is_bn(layer) -> bool:
-    import keras
-
-    return isinstance(layer, keras.layers.BatchNormalization)
-
-
-def _compile(model, lr=1e-3):
-    import keras
-
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-
-
-def _base(model):
-    from tlcourse.freeze import find_base
-
-    return find_base(model)
-
-
-def _learning_rate(model) -> float | None:
-    try:
-        return float(np.asarray(model.optimizer.learning_rate))
-    except Exception:
-        return None
+    return [(layer.name, is_batchnorm(layer)) for layer in find_base(model).layers if layer.weights]
 
 
 # --------------------------------------------------------------------------- 4.1
 
 
-CASES_41 = [
-    (("small", "similar"), "head"),
-    (("small", "different"), "some"),
-    (("large", "similar"), "most"),
-    (("large", "different"), "full"),
-]
+def cases_choose(rng):
+    pairs = [("small", "similar"), ("small", "different"), ("large", "similar"), ("large", "different")]
+    if rng is not None:
+        pairs = [pairs[i] for i in rng.permutation(4)]
+    return [{"label": f"{s} & {d}", "call": "choose_strategy", "args": [s, d]} for s, d in pairs]
 
 
 @exercise(
@@ -108,33 +90,46 @@ CASES_41 = [
     hint="Two questions: is the target set small or large, is it similar to ImageNet or different? "
     "The more data you have, the more of the base you can afford to retrain; the more different the "
     "target, the more of it you need to retrain.",
+    cases=cases_choose,
 )
-def _(m, choose_strategy):
-    if not_a_function(m, "choose_strategy", choose_strategy):
+def judge_choose(m, cases, results, expected):
+    from tlcourse.freeze import STRATEGIES
+
+    if not_callable(m, "choose_strategy", results):
         return
-    for (size, similarity), expected in CASES_41:
-        got, error = call(choose_strategy, size, similarity)
-        if error:
-            m.criterion(False, "", f"choose_strategy({size!r}, {similarity!r}) raised {error}")
-        elif not isinstance(got, str) or got not in VALID:
-            m.criterion(False, "", f"choose_strategy({size!r}, {similarity!r}) returned {got!r}: return one of {VALID}")
+    for case, result, exp in zip(cases, results, expected):
+        call = f"choose_strategy({case['args'][0]!r}, {case['args'][1]!r})"
+        if not result.ok:
+            m.criterion(False, "", f"{call} {result.why()}")
+        elif type(result.value) is not str or result.value not in STRATEGIES:
+            m.criterion(False, "", f"{call} returned {show(result.value)}: return one of {STRATEGIES}")
         else:
             m.criterion(
-                got == expected,
-                f"{size} & {similarity} → {got!r}",
-                f"{size} & {similarity} → {got!r}, but the table says {expected!r}",
+                result.value == exp["strategy"],
+                f"{case['label']} → {result.value!r}",
+                f"{case['label']} → {result.value!r}, but the table says {exp['strategy']!r}",
             )
 
 
 # --------------------------------------------------------------------------- 4.2
 
 
-def _reference_bn(x, gamma, beta, mean, var, training, epsilon=1e-3):
-    x = np.asarray(x, dtype=np.float64)
-    if training:
-        axes = tuple(range(x.ndim - 1))
-        mean, var = x.mean(axis=axes), x.var(axis=axes)
-    return (x - mean) / np.sqrt(var + epsilon) * gamma + beta
+def cases_batchnorm(rng):
+    local = np.random.default_rng(4) if rng is None else rng
+    channels = 3 if rng is None else int(local.integers(2, 6))
+    gamma, beta = local.uniform(0.5, 2, channels), local.normal(0, 1, channels)
+    mean, var = local.normal(0, 1, channels), local.uniform(0.5, 2, channels)
+    flat = local.normal(5, 2, (64, channels))
+    images = local.normal(-3, 3, (8, 5, 5, channels))
+    cases = []
+    for label, x, training in (
+        ("inference mode on (batch, channels)", flat, False),
+        ("training mode on (batch, channels)", flat, True),
+        ("inference mode on images (batch, height, width, channels)", images, False),
+        ("training mode on images: statistics over batch, height and width", images, True),
+    ):
+        cases.append({"label": label, "call": "batchnorm", "args": [x, gamma, beta, mean, var, training]})
+    return cases
 
 
 @exercise(
@@ -146,111 +141,172 @@ def _reference_bn(x, gamma, beta, mean, var, training, epsilon=1e-3):
     hint="Inference: (x - moving_mean) / sqrt(moving_var + epsilon) * gamma + beta. Training: the same with "
     "the mean and the (biased) variance of the batch, computed over every axis except the last (channels): "
     "x.mean(axis=tuple(range(x.ndim - 1))).",
+    cases=cases_batchnorm,
 )
-def _(m, batchnorm):
-    if not_a_function(m, "batchnorm", batchnorm):
+def judge_batchnorm(m, cases, results, expected):
+    if not_callable(m, "batchnorm", results):
         return
-    rng = np.random.default_rng(4)
-    channels = 3
-    gamma, beta = rng.uniform(0.5, 2, channels), rng.normal(0, 1, channels)
-    mean, var = rng.normal(0, 1, channels), rng.uniform(0.5, 2, channels)
-    flat = rng.normal(5, 2, (64, channels))
-    images = rng.normal(-3, 3, (8, 5, 5, channels))
-    cases = [
-        ("inference mode on (batch, channels)", flat, False),
-        ("training mode on (batch, channels)", flat, True),
-        ("inference mode on images (batch, height, width, channels)", images, False),
-        ("training mode on images: statistics over batch, height and width", images, True),
-    ]
-    for description, x, training in cases:
-        expected = _reference_bn(x, gamma, beta, mean, var, training)
-        got, error = call(batchnorm, x.copy(), gamma, beta, mean, var, training)
-        if error:
-            m.criterion(False, "", f"{description}: raised {error}")
+    for case, result, exp in zip(cases, results, expected):
+        label, want = case["label"], np.asarray(exp["value"])
+        if not result.ok:
+            m.criterion(False, "", f"{label}: {result.why()}")
             continue
+        if result.value is None:
+            m.criterion(False, "", f"{label}: returned None (not answered yet?): return the normalised array")
+            continue
+        got = as_array(result.value)
         if got is None:
-            m.criterion(False, "", f"{description}: returned None (not answered yet?): return the normalised array")
+            m.criterion(False, "", f"{label}: returned {show(result.value)}, expected an array")
             continue
-        try:
-            got = np.asarray(got, dtype=np.float64)
-        except (TypeError, ValueError):
-            m.criterion(False, "", f"{description}: returned {type(got).__name__}, expected an array")
+        if got.shape != want.shape:
+            m.criterion(False, "", f"{label}: output shape {got.shape}, expected {want.shape} (same as x)")
             continue
-        if got.shape != expected.shape:
-            m.criterion(False, "", f"{description}: output shape {got.shape}, expected {expected.shape} (same as x)")
-            continue
-        ok = bool(np.allclose(got, expected, atol=1e-4))
+        ok = bool(np.allclose(got, want, atol=1e-4))
         why = ""
-        if not ok:
-            other = _reference_bn(x, gamma, beta, mean, var, not training)
-            if np.allclose(got, other, atol=1e-4):
-                why = (
-                    " — that is the other mode's output (training uses the batch's statistics, "
-                    "inference the moving ones)"
-                )
-            elif training and x.ndim == 4:
-                per_axis0 = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + 1e-3) * gamma + beta
-                if np.allclose(got, per_axis0, atol=1e-4):
-                    why = " — statistics over axis 0 only: for images average over batch, height and width"
-        m.criterion(ok, description, f"{description}: wrong values{why}")
+        if not ok and np.allclose(got, exp["other_mode"], atol=1e-4):
+            why = " — that is the other mode's output (training uses the batch's statistics, inference the moving ones)"
+        elif not ok and exp.get("axis0") is not None and np.allclose(got, exp["axis0"], atol=1e-4):
+            why = " — statistics over axis 0 only: for images average over batch, height and width"
+        m.criterion(ok, label, f"{label}: wrong values{why}")
 
 
 # --------------------------------------------------------------------------- 4.3
 
 
-def _prepare_scenario(prepare_fine_tuning, train_blocks, head_lr, seed, train_step=True):
-    """Phase 1 on the toy model, the student's phase-2 set-up, then (optionally) one training step.
+def _compile(model, lr=1e-3):
+    from tlcourse.train import compile_classifier
 
-    Phase 1 runs a real (compiled) train step so the optimizer and the cached train function
-    exist, as after a real head phase. The step after the student's set-up runs eagerly when
-    the model was compiled again (no second tracing); when it was not, Keras reuses the old
-    train function, exactly what happens in a notebook.
-    """
-    import keras
+    compile_classifier(model, lr)
 
+
+@builder("toy_phase1")
+def toy_phase1(seed: int, head_lr: float, train_step: bool):
+    """The toy transfer model after phase 1: base frozen, head compiled (and trained one step)."""
     from tlcourse.freeze import apply_strategy
 
     model = toy_lite_model(seed=seed)
     apply_strategy(model, "head")
     _compile(model, head_lr)
-    x, y = _toy_batch(seed)
     if train_step:
-        model.fit(x, y, epochs=1, batch_size=16, verbose=0)  # phase 1 ran: optimizer and train step exist
-    old_optimizer = model.optimizer
-    _, error = call(prepare_fine_tuning, model, list(train_blocks), head_lr)
-    if error:
-        return None, f"prepare_fine_tuning(model, {list(train_blocks)}, {head_lr:g}) raised {error}"
-    result = {
-        "model": model,
-        "base": _base(model),
-        "old_optimizer": old_optimizer,
-        "moved": None,
-        "fit_error": None,
-        "train_blocks": set(train_blocks),
-        "head_lr": head_lr,
-    }
-    if not train_step:
-        return result, None
-    before = {v.path: np.array(keras.ops.convert_to_numpy(v)) for v in model.weights}
+        x, y = toy_batch(seed)
+        model.fit(x, y, epochs=1, batch_size=16, verbose=0)  # the optimizer and the train step exist
+    model._tlcourse_probe = {"seed": seed, "train_step": train_step}
+    return model
+
+
+def _learning_rate(model) -> float | None:
     try:
-        if getattr(model, "train_function", None) is None:
-            model.run_eagerly = True  # compiled again: a fresh step, run without tracing (faster)
-        model.fit(x, y, epochs=1, batch_size=16, verbose=0)
-    except Exception as err:
-        text = str(err).splitlines()[0] if str(err) else ""
-        if "Unknown variable" in text:
-            text = (
-                "the optimizer was built for the head's weights only and does not know the unfrozen ones: "
-                "compile with a NEW optimizer instance, e.g. keras.optimizers.Adam(...)"
-            )
-        result["fit_error"] = f"{type(err).__name__}: {text[:200]}"
-    after = {v.path: np.array(keras.ops.convert_to_numpy(v)) for v in model.weights}
-    result["moved"] = {p for p in before if p in after and not np.array_equal(before[p], after[p])}
-    return result, None
+        return float(np.asarray(model.optimizer.learning_rate))
+    except Exception:
+        return None
 
 
-def _weighted_layers(base):
-    return [layer for layer in base.layers if layer.weights]
+@observer("fine_tuning_state")
+class FineTuningState:
+    """After the student's phase-2 set-up: what trains, the optimizer, and what one fit step moves."""
+
+    def before(self, args):
+        import keras
+
+        model = args[0]
+        return {
+            "optimizer": model.optimizer,
+            "flags": [(layer.name, layer.trainable) for layer in all_layers(model)],
+            "weights": {v.path: np.array(keras.ops.convert_to_numpy(v)) for v in model.weights},
+        }
+
+    def after(self, args, returned, state):
+        import keras
+
+        from tlcourse.freeze import find_base, is_batchnorm
+
+        model = args[0]
+        base = find_base(model)
+        trainable = {id(w) for w in model.trainable_weights}
+        base_ids = {id(w) for w in base.weights}
+        layers = [
+            [
+                layer.name,
+                is_batchnorm(layer),
+                bool(layer.trainable),
+                all(id(w) in trainable for w in layer.weights),
+                any(id(w) in trainable for w in layer.weights),
+            ]
+            for layer in base.layers
+            if layer.weights
+        ]
+        report = {
+            "layers": layers,
+            "head_trainable": sum(1 for w in model.trainable_weights if id(w) not in base_ids),
+            "new_optimizer": model.optimizer is not state["optimizer"],
+            "learning_rate": _learning_rate(model),
+            "changed": [(layer.name, layer.trainable) for layer in all_layers(model)] != state["flags"]
+            or model.optimizer is not state["optimizer"],
+            "moved": None,
+            "fit_error": None,
+        }
+        if getattr(model, "_tlcourse_probe", {}).get("train_step"):
+            before = {v.path: np.array(keras.ops.convert_to_numpy(v)) for v in model.weights}
+            x, y = toy_batch(model._tlcourse_probe["seed"])
+            try:
+                if getattr(model, "train_function", None) is None:
+                    model.run_eagerly = True  # compiled again: a fresh step, run without tracing (faster)
+                model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+            except Exception as err:
+                text = str(err).splitlines()[0] if str(err) else ""
+                if "Unknown variable" in text:
+                    text = (
+                        "the optimizer was built for the head's weights only and does not know the unfrozen ones: "
+                        "compile with a NEW optimizer instance, e.g. keras.optimizers.Adam(...)"
+                    )
+                report["fit_error"] = f"{type(err).__name__}: {text[:200]}"
+            after = {v.path: np.array(keras.ops.convert_to_numpy(v)) for v in model.weights}
+            paths = {v.path: layer.name for layer in base.layers for v in layer.weights}
+            moved = {paths[p] for p in before if p in paths and not np.array_equal(before[p], after[p])}
+            report["moved"] = sorted(moved)
+        return report
+
+
+def cases_prepare(rng):
+    plans = [(["block7", "head"], 1e-3, 2, True), (["block5", "block6", "block7", "head"], 3e-3, 3, False)]
+    if rng is not None:
+        first = int(rng.integers(5, 8))
+        plans = [
+            (
+                [f"block{i}" for i in range(first, 8)] + ["head"],
+                float(rng.choice([1e-3, 2e-3, 5e-4])),
+                int(rng.integers(0, 999)),
+                True,
+            ),
+            (
+                [f"block{i}" for i in range(int(rng.integers(3, 6)), 8)] + ["head"],
+                float(rng.choice([3e-3, 1e-2])),
+                int(rng.integers(0, 999)),
+                False,
+            ),
+        ]
+    return [
+        {
+            "label": f"prepare_fine_tuning(model, {blocks}, {lr:g})",
+            "call": "prepare_fine_tuning",
+            "args": [Build("toy_phase1", {"seed": seed, "head_lr": lr, "train_step": step}), blocks, lr],
+            "observe": "fine_tuning_state",
+        }
+        for blocks, lr, seed, step in plans
+    ]
+
+
+def _state(result, layers_expected):
+    """The observed state when it is well formed and describes the toy model's layers, else None."""
+    state = result.observed
+    if type(state) is not dict or not {"layers", "new_optimizer", "moved", "head_trainable"} <= set(state):
+        return None
+    rows = state["layers"]
+    if type(rows) is not list or not all(type(r) is list and len(r) == 5 for r in rows):
+        return None
+    if [(r[0], r[1]) for r in rows] != [tuple(pair) for pair in layers_expected]:
+        return None
+    return state
 
 
 @exercise(
@@ -262,96 +318,65 @@ def _weighted_layers(base):
     hint="In order: `base.trainable = True`; then every layer of the base trains only if its name starts "
     "with one of `train_blocks` and it is not a BatchNormalization layer; then "
     "`model.compile(optimizer=keras.optimizers.Adam(head_lr / 30), ...)` with a NEW optimizer.",
+    cases=cases_prepare,
+    returns_none=True,
 )
-def _(m, prepare_fine_tuning):
-    if not_a_function(m, "prepare_fine_tuning", prepare_fine_tuning):
+def judge_prepare(m, cases, results, expected):
+    from tlcourse.freeze import block_of
+
+    if not_callable(m, "prepare_fine_tuning", results):
         return
-    scenarios = []
-    for blocks_, lr, seed, step in (
-        (["block7", "head"], 1e-3, 2, True),
-        (["block5", "block6", "block7", "head"], 3e-3, 3, False),
-    ):
-        result, error = _prepare_scenario(prepare_fine_tuning, blocks_, lr, seed, step)
-        if error:
-            m.criterion(False, "", error, points=6)
+    states = []
+    for case, result, exp in zip(cases, results, expected):
+        if not result.ok:
+            m.criterion(False, "", f"{case['label']} {result.why()}", points=6)
             return
-        scenarios.append(result)
+        state = _state(result, exp["layers"])
+        if state is None:
+            m.criterion(False, "", f"after {case['label']} the model could not be inspected", points=6)
+            return
+        states.append((set(case["args"][1]), case["args"][2], state))
+    if not any(s["changed"] for _, _, s in states):
+        m.criterion(False, "", "prepare_fine_tuning changed nothing: unfreeze the blocks and compile again", points=6)
+        return
 
     def every(pred):
-        return all(pred(s) for s in scenarios)
+        return all(pred(blocks, lr, s) for blocks, lr, s in states)
 
-    # 1. the named blocks train (their convolutions are in trainable_weights)
-    def named_train(s):
-        trainable = {id(w) for w in s["model"].trainable_weights}
-        return all(
-            all(id(w) in trainable for w in layer.weights)
-            for layer in _weighted_layers(s["base"])
-            if _block_of(layer.name) in s["train_blocks"] and not _is_bn(layer)
-        )
+    def named(blocks, s, inside, bn=False):
+        return [r for r in s["layers"] if (block_of(r[0]) in blocks) == inside and r[1] == bn]
 
     m.criterion(
-        every(named_train),
+        every(lambda b, lr, s: all(r[3] for r in named(b, s, True))),
         "the convolutions of the blocks you named are trainable",
         "some convolutions of the named blocks are not in model.trainable_weights "
         "(did you set `base.trainable = True` first? a frozen container hides its layers' weights)",
     )
-
-    # 2. everything else in the base stays frozen
-    def others_frozen(s):
-        trainable = {id(w) for w in s["model"].trainable_weights}
-        return not any(
-            id(w) in trainable
-            for layer in _weighted_layers(s["base"])
-            if _block_of(layer.name) not in s["train_blocks"] and not _is_bn(layer)
-            for w in layer.weights
-        )
-
     m.criterion(
-        every(others_frozen),
+        every(lambda b, lr, s: not any(r[4] for r in named(b, s, False))),
         "the earlier blocks stay frozen",
         "layers outside the named blocks are trainable: only the blocks in `train_blocks` should train",
     )
-
-    # 3. BatchNormalization frozen: not trainable, statistics unchanged by a training step
-    def bn_frozen(s):
-        bns = [layer for layer in s["base"].layers if _is_bn(layer)]
-        paths = {w.path for layer in bns for w in layer.weights}
-        return all(not layer.trainable for layer in bns) and not (paths & (s["moved"] or set()))
-
     m.criterion(
-        every(bn_frozen),
+        every(lambda b, lr, s: not any(r[2] or r[0] in (s["moved"] or []) for r in s["layers"] if r[1])),
         "every BatchNormalization layer stays non-trainable (its statistics did not move during fit)",
         "some BatchNormalization layers are trainable: under fit they switch to batch statistics and "
         "overwrite their ImageNet moving averages — set `layer.trainable = False` on every one",
     )
-
-    # 4. the classifier keeps training
-    def head_trains(s):
-        base_ids = {id(w) for w in s["base"].weights}
-        rest = [w for w in s["model"].trainable_weights if id(w) not in base_ids]
-        return len(rest) >= 2
-
     m.criterion(
-        every(head_trains),
+        every(lambda b, lr, s: type(s["head_trainable"]) is int and s["head_trainable"] >= 2),
         "the new classifier still trains",
         "the classifier (Dense head) is frozen: keep it trainable",
     )
 
-    # 5. compiled again: a new optimizer, and a training step really moves the unfrozen weights
-    def recompiled(s):
-        if s["moved"] is None:  # scenario without a training step: only the optimizer is checked
-            return s["model"].optimizer is not s["old_optimizer"]
-        if s["fit_error"]:
+    def recompiled(blocks, lr, s):
+        if s["new_optimizer"] is not True:
             return False
-        unfrozen = {
-            w.path
-            for layer in _weighted_layers(s["base"])
-            if _block_of(layer.name) in s["train_blocks"] and not _is_bn(layer)
-            for w in layer.weights
-        }
-        return s["model"].optimizer is not s["old_optimizer"] and unfrozen <= s["moved"]
+        if s["moved"] is None:  # case without a training step: only the optimizer is checked
+            return True
+        return not s["fit_error"] and {r[0] for r in named(blocks, s, True)} <= set(s["moved"])
 
-    errors = [s["fit_error"] for s in scenarios if s["fit_error"]]
+    errors = [s["fit_error"] for _, _, s in states if type(s.get("fit_error")) is str]
     m.criterion(
         every(recompiled),
         "compiled again with a new optimizer: one fit step moved the unfrozen weights",
@@ -361,80 +386,84 @@ def _(m, prepare_fine_tuning):
         "again with a new optimizer instance (the old train step only knows the head's weights)",
     )
 
-    # 6. learning rate 10-100x lower than the head's
-    def lr_ok(s):
-        lr = _learning_rate(s["model"])
-        return lr is not None and s["head_lr"] / 100 * 0.999 <= lr <= s["head_lr"] / 10 * 1.001
+    def lr_ok(blocks, lr, s):
+        rate = s.get("learning_rate")
+        return type(rate) is float and lr / 100 * 0.999 <= rate <= lr / 10 * 1.001
 
-    rates = [_learning_rate(s["model"]) for s in scenarios]
     m.criterion(
         every(lr_ok),
         "learning rate 10–100× below the head's",
-        f"learning rates {rates} for head rates {[s['head_lr'] for s in scenarios]}: use 10–100× lower "
-        "(compute it from `head_lr`, do not hard-code it)",
+        f"learning rates {[s.get('learning_rate') for _, _, s in states]} "
+        f"for head rates {[lr for _, lr, _ in states]}: "
+        "use 10–100× lower (compute it from `head_lr`, do not hard-code it)",
     )
 
 
 # --------------------------------------------------------------------------- 4.4
 
+RECOMPILE_STATES = (
+    "compiled, never trained",
+    "unfrozen after compile but before the first fit",
+    "trained, nothing changed since",
+    "head trained, then base unfrozen",
+    "unfrozen, then compiled again",
+    "trained whole, then base frozen",
+)
 
-def _recompile_states():
-    """(description, model, expected answer) for models in typical states."""
+
+@builder("recompile_state")
+def recompile_state(state: str, seed: int):
+    """A small model with a nested base, left in one of ``RECOMPILE_STATES``."""
     import keras
 
-    def fit(model):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((6,))
+    base = keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(8)], name="base")
+    model = keras.Model(
+        inputs, keras.layers.Dense(2, activation="softmax", name="classifier")(base(inputs, training=False))
+    )
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(32, 6)).astype("float32"), rng.integers(0, 2, 32).astype("int32")
+
+    def fit():
         model.run_eagerly = True  # the state (which weights the optimizer was built with) is the same; no tracing
         model.fit(x, y, epochs=1, verbose=0)
 
-    def make(seed):
-        keras.utils.set_random_seed(seed)
-        inputs = keras.Input((6,))
-        base = keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(8)], name="base")
-        outputs = keras.layers.Dense(2, activation="softmax", name="classifier")(base(inputs, training=False))
-        return keras.Model(inputs, outputs), base
-
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(32, 6)).astype("float32"), rng.integers(0, 2, 32).astype("int32")
-    states = []
-
-    model, base = make(0)
-    base.trainable = False
+    base.trainable = state == "trained whole, then base frozen"
     _compile(model)
-    states.append(("compiled, never trained", model, False))
+    if state == "unfrozen after compile but before the first fit":
+        base.trainable = True
+    elif state in (
+        "trained, nothing changed since",
+        "head trained, then base unfrozen",
+        "unfrozen, then compiled again",
+    ):
+        fit()
+        if state != "trained, nothing changed since":
+            base.trainable = True
+        if state == "unfrozen, then compiled again":
+            _compile(model, 1e-5)
+    elif state == "trained whole, then base frozen":
+        fit()
+        base.trainable = False
+    return model
 
-    model, base = make(1)
-    base.trainable = False
-    _compile(model)
-    base.trainable = True
-    states.append(("unfrozen after compile but before the first fit", model, False))
 
-    model, base = make(2)
-    base.trainable = False
-    _compile(model)
-    fit(model)
-    states.append(("trained, nothing changed since", model, False))
-
-    model, base = make(3)
-    base.trainable = False
-    _compile(model)
-    fit(model)
-    base.trainable = True
-    states.append(("head trained, then base unfrozen", model, True))
-
-    model, base = make(4)
-    base.trainable = False
-    _compile(model)
-    fit(model)
-    base.trainable = True
-    _compile(model, 1e-5)
-    states.append(("unfrozen, then compiled again", model, False))
-
-    model, base = make(5)
-    _compile(model)
-    fit(model)
-    base.trainable = False
-    states.append(("trained whole, then base frozen", model, True))
-    return states
+def cases_recompile(rng):
+    order = range(len(RECOMPILE_STATES)) if rng is None else rng.permutation(len(RECOMPILE_STATES))
+    return [
+        {
+            "label": RECOMPILE_STATES[i],
+            "call": "needs_recompile",
+            "args": [
+                Build(
+                    "recompile_state",
+                    {"state": RECOMPILE_STATES[i], "seed": i if rng is None else int(rng.integers(0, 999))},
+                )
+            ],
+        }
+        for i in order
+    ]
 
 
 @exercise(
@@ -446,19 +475,17 @@ def _recompile_states():
     hint="The optimizer is built at the first fit with the weights trainable then; Adam keeps a "
     "`..._momentum` slot per weight it updates (`model.optimizer.variables`). An optimizer that is not "
     "built yet (`model.optimizer.built`) will be built with the current weights at the next fit.",
+    cases=cases_recompile,
 )
-def _(m, needs_recompile):
-    if not_a_function(m, "needs_recompile", needs_recompile):
+def judge_recompile(m, cases, results, expected):
+    if not_callable(m, "needs_recompile", results):
         return
-    for description, model, expected in _recompile_states():
-        got, error = call(needs_recompile, model)
-        if error:
-            m.criterion(False, "", f"{description}: your function raised {error}")
-        elif not isinstance(got, (bool, np.bool_)):
-            m.criterion(False, "", f"{description}: returned {got!r}, expected True or False")
+    for case, result, exp in zip(cases, results, expected):
+        label, answer = case["label"], exp["answer"]
+        value = as_bool(result.value) if result.ok else None
+        if not result.ok:
+            m.criterion(False, "", f"{label}: your function {result.why()}")
+        elif value is None:
+            m.criterion(False, "", f"{label}: returned {show(result.value)}, expected True or False")
         else:
-            m.criterion(
-                bool(got) == expected,
-                f"{description} → {bool(got)}",
-                f"{description} → you said {bool(got)}, but it is {expected}",
-            )
+            m.criterion(value == answer, f"{label} → {value}", f"{label} → you said {value}, but it is {answer}")

@@ -1,18 +1,18 @@
 """Checks of lesson 6, when to transfer.
 
-The checks call the student's functions on data they make themselves (Gaussian blobs,
-random labels, hand-made predictions), so they verify the function, not a number the
-notebook happened to print.
+Cases are data the checks make (Gaussian blobs built beside the student's code, random labels,
+hand-made predictions), so they verify the function, not a number the notebook printed. The
+answers of the scenario exercise (6.4) are in the answer keys only.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tlcourse.checks import exercise
-from tlcourse.checks.answers import as_number, call, not_a_function
+from tlcourse.checks.answers import as_bool, as_number, not_callable, show
+from tlcourse.checks.plain import Build
+from tlcourse.checks.probe import builder
 
 LESSON = "06_when_to_transfer"
 
@@ -20,14 +20,51 @@ LESSON = "06_when_to_transfer"
 # --------------------------------------------------------------------------- 6.1
 
 
-def _blobs(seed, n_train, n_val, dim, classes, separation):
+@builder("blobs")
+def blobs(seed: int, n_train: int, n_val: int, dim: int, classes: int, separation: float, random_labels: bool = False):
+    """``[train_x, train_y, val_x, val_y]``: Gaussian clusters, or noise with random labels."""
     rng = np.random.default_rng(seed)
+    if random_labels:
+        x_train, x_val = (
+            rng.normal(size=(n_train, dim)).astype("float32"),
+            rng.normal(size=(n_val, dim)).astype("float32"),
+        )
+        return [x_train, rng.integers(0, classes, n_train), x_val, rng.integers(0, classes, n_val)]
     centres = rng.normal(0, separation, (classes, dim))
-    y_train = np.arange(n_train) % classes
-    y_val = np.arange(n_val) % classes
+    y_train, y_val = np.arange(n_train) % classes, np.arange(n_val) % classes
     x_train = centres[y_train] + rng.normal(size=(n_train, dim))
     x_val = centres[y_val] + rng.normal(size=(n_val, dim))
-    return x_train.astype("float32"), y_train, x_val.astype("float32"), y_val
+    return [x_train.astype("float32"), y_train, x_val.astype("float32"), y_val]
+
+
+def cases_features(rng):
+    seeds = [0, 1, 2] if rng is None else [int(s) for s in rng.integers(0, 10**6, 3)]
+    specs = [
+        (
+            "two well-separated classes in 64 dimensions",
+            dict(n_train=200, n_val=200, dim=64, classes=2, separation=1.0),
+            (0.9, 1.0),
+        ),
+        (
+            "three classes in 640 dimensions (feature-like)",
+            dict(n_train=150, n_val=150, dim=640, classes=3, separation=0.4),
+            (0.85, 1.0),
+        ),
+        (
+            "random labels (nothing to learn)",
+            dict(n_train=200, n_val=200, dim=150, classes=2, separation=0.0, random_labels=True),
+            (0.3, 0.65),
+        ),
+    ]
+    return [
+        {
+            "label": label,
+            "call": "features_plus_classifier",
+            "args": Build("blobs", {"seed": seed, **spec}),
+            "range": list(bounds),
+        }
+        for seed, (label, spec, bounds) in zip(seeds, specs)
+    ]
 
 
 @exercise(
@@ -38,54 +75,34 @@ def _blobs(seed, n_train, n_val, dim, classes, separation):
     points=4,
     hint="Fit a scikit-learn classifier (e.g. make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))) "
     "on the TRAINING vectors and labels only, then return its accuracy on the validation vectors as a float.",
+    cases=cases_features,
 )
-def _(m, features_plus_classifier):
-    if not_a_function(m, "features_plus_classifier", features_plus_classifier):
+def judge_features(m, cases, results, expected):
+    if not_callable(m, "features_plus_classifier", results):
         return
-    cases = [
-        ("two well-separated classes in 64 dimensions", _blobs(0, 200, 200, 64, 2, 1.0), (0.9, 1.0)),
-        ("three classes in 640 dimensions (feature-like)", _blobs(1, 150, 150, 640, 3, 0.4), (0.85, 1.0)),
+    values = [as_number(r.value) if r.ok else None for r in results]
+    bad = [
+        f"{c['label']}: {r.why() if not r.ok else f'returned {show(r.value)}'}"
+        for c, r, v in zip(cases, results, values)
+        if v is None or not 0 <= v <= 1
     ]
-    rng = np.random.default_rng(2)
-    x_train, x_val = rng.normal(size=(200, 150)).astype("float32"), rng.normal(size=(200, 150)).astype("float32")
-    cases.append(
-        (
-            "random labels (nothing to learn)",
-            (x_train, rng.integers(0, 2, 200), x_val, rng.integers(0, 2, 200)),
-            (0.3, 0.65),
-        )
-    )
-    results = []
-    for description, (xt, yt, xv, yv), (low, high) in cases:
-        got, error = call(features_plus_classifier, xt, yt, xv, yv)
-        value = as_number(got) if error is None else None
-        results.append((description, got, error, value, low, high))
-    m.criterion(
-        all(r[3] is not None and 0 <= r[3] <= 1 for r in results),
-        "returns an accuracy between 0 and 1",
-        "; ".join(
-            f"{d}: {'raised ' + e if e else f'returned {g!r}'}"
-            for d, g, e, v, _, _ in results
-            if v is None or not 0 <= v <= 1
-        )
-        + " — return one float between 0 and 1",
-    )
-    for description, _got, _error, value, low, high in results:
+    m.criterion(not bad, "returns an accuracy between 0 and 1", "; ".join(bad) + " — return one float between 0 and 1")
+    for case, value in zip(cases, values):
+        label, (low, high) = case["label"], case["range"]
         if value is None:
-            m.criterion(False, "", f"{description}: no accuracy to judge")
-            continue
-        if description.startswith("random"):
+            m.criterion(False, "", f"{label}: no accuracy to judge")
+        elif case["args"].params.get("random_labels"):
             m.criterion(
                 low <= value <= high,
-                f"{description}: {value:.2f}, about chance as it should be",
-                f"{description}: {value:.2f} — on random labels a classifier trained only on the training "
+                f"{label}: {value:.2f}, about chance as it should be",
+                f"{label}: {value:.2f} — on random labels a classifier trained only on the training "
                 "vectors scores about 0.5; did you fit on the validation data?",
             )
         else:
             m.criterion(
                 low <= value <= high,
-                f"{description}: {value:.2f}",
-                f"{description}: {value:.2f}, expected at least {low:.2f} (did you fit on the training data "
+                f"{label}: {value:.2f}",
+                f"{label}: {value:.2f}, expected at least {low:.2f} (did you fit on the training data "
                 "and score on the validation data? does it handle more than two classes?)",
             )
 
@@ -93,9 +110,31 @@ def _(m, features_plus_classifier):
 # --------------------------------------------------------------------------- 6.2
 
 
-def _true_balanced(y_true, y_pred):
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in np.unique(y_true)]))
+def cases_balanced(rng):
+    def case(label, y_true, y_pred):
+        return {"label": label, "call": "balanced_accuracy", "args": [y_true, y_pred]}
+
+    if rng is None:
+        return [
+            case("always predicting the larger class (69 % / 31 %)", [0] * 69 + [1] * 31, [0] * 100),
+            case("perfect predictions", [0, 1, 1, 0, 2, 2], [0, 1, 1, 0, 2, 2]),
+            case("three classes, Python lists", [0, 0, 0, 0, 1, 1, 2, 2], [0, 0, 1, 2, 1, 1, 2, 0]),
+            case("numpy arrays, a class never predicted", np.array([1, 1, 1, 0, 0, 2]), np.array([1, 1, 0, 0, 0, 0])),
+        ]
+    major = int(rng.integers(55, 90))
+    perfect = [int(v) for v in rng.integers(0, 3, 12)]
+    three = [int(v) for v in rng.integers(0, 3, 15)]
+    arrays = np.concatenate([[0, 1, 2], rng.integers(0, 3, 10)])
+    return [
+        case(
+            f"always predicting the larger class ({major} % / {100 - major} %)",
+            [0] * major + [1] * (100 - major),
+            [0] * 100,
+        ),
+        case("perfect predictions", perfect, list(perfect)),
+        case("three classes, Python lists", three, [int(v) for v in rng.integers(0, 3, 15)]),
+        case("numpy arrays, a class never predicted", arrays, np.where(arrays == 2, 0, rng.integers(0, 2, 13))),
+    ]
 
 
 @exercise(
@@ -106,45 +145,52 @@ def _true_balanced(y_true, y_pred):
     points=4,
     hint="For each class present in y_true, the recall = the share of its images predicted as that class; "
     "balanced accuracy is the mean of these recalls. Convert inputs with np.asarray first.",
+    cases=cases_balanced,
 )
-def _(m, balanced_accuracy):
-    if not_a_function(m, "balanced_accuracy", balanced_accuracy):
+def judge_balanced(m, cases, results, expected):
+    if not_callable(m, "balanced_accuracy", results):
         return
-    majority = ([0] * 69 + [1] * 31, [0] * 100)
-    cases = [
-        ("always predicting the larger class (69 % / 31 %)", majority, 0.5),
-        ("perfect predictions", ([0, 1, 1, 0, 2, 2], [0, 1, 1, 0, 2, 2]), 1.0),
-        ("three classes, Python lists", ([0, 0, 0, 0, 1, 1, 2, 2], [0, 0, 1, 2, 1, 1, 2, 0]), None),
-        ("numpy arrays, a class never predicted", (np.array([1, 1, 1, 0, 0, 2]), np.array([1, 1, 0, 0, 0, 0])), None),
-    ]
-    for description, (y_true, y_pred), expected in cases:
-        expected = _true_balanced(y_true, y_pred) if expected is None else expected
-        got, error = call(balanced_accuracy, y_true, y_pred)
-        value = as_number(got) if error is None else None
-        if error:
-            m.criterion(False, "", f"{description}: raised {error}")
+    for case, result, exp in zip(cases, results, expected):
+        label, want = case["label"], exp["value"]
+        value = as_number(result.value) if result.ok else None
+        if not result.ok:
+            m.criterion(False, "", f"{label}: {result.why()}")
         elif value is None:
-            m.criterion(False, "", f"{description}: returned {got!r}, expected a number")
+            m.criterion(False, "", f"{label}: returned {show(result.value)}, expected a number")
         else:
-            plain = float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+            y_true, y_pred = (np.asarray(a) for a in case["args"])
+            plain = float(np.mean(y_true == y_pred))
             note = (
                 " (that is the plain accuracy: average the per-class recalls instead)"
                 if abs(value - plain) < 1e-9
                 else ""
             )
             m.criterion(
-                abs(value - expected) < 1e-6,
-                f"{description}: {value:.3f}",
-                f"{description}: you said {value:.3f}, expected {expected:.3f}{note}",
+                abs(value - want) < 1e-6,
+                f"{label}: {value:.3f}",
+                f"{label}: you said {value:.3f}, expected {want:.3f}{note}",
             )
 
 
 # --------------------------------------------------------------------------- 6.3
 
 
-def _true_gain(a, b, n):
-    se = math.sqrt(a * (1 - a) / n + b * (1 - b) / n)
-    return 100 * (b - a), abs(b - a) > 2 * se
+def cases_gain(rng):
+    if rng is None:
+        rows = [(0.73, 0.90, 153), (0.79, 0.85, 787), (0.84, 0.86, 153), (0.98, 0.94, 540)]
+    else:
+        rows = []
+        for gap in (0.15, 0.06, 0.01, -0.04):
+            a = round(float(rng.uniform(0.6, 0.9 - max(gap, 0))), 2)
+            rows.append((a, round(a + gap, 2), int(rng.integers(100, 900))))
+    return [
+        {
+            "label": f"{a} → {b} on {n} images" + (" (transfer worse)" if b < a else ""),
+            "call": "transfer_gain",
+            "args": [a, b, n],
+        }
+        for a, b, n in rows
+    ]
 
 
 @exercise(
@@ -156,59 +202,46 @@ def _true_gain(a, b, n):
     hint="gain = 100 * (transfer - scratch); each accuracy p measured on n images has a standard error "
     "sqrt(p(1-p)/n); the difference has sqrt(se1**2 + se2**2); call the gain significant when "
     "|difference| > 2 * that.",
+    cases=cases_gain,
 )
-def _(m, transfer_gain):
-    if not_a_function(m, "transfer_gain", transfer_gain):
+def judge_gain(m, cases, results, expected):
+    if not_callable(m, "transfer_gain", results):
         return
-    cases = [
-        ("0.73 → 0.90 on 153 images", (0.73, 0.90, 153)),
-        ("0.79 → 0.85 on 787 images", (0.79, 0.85, 787)),
-        ("0.84 → 0.86 on 153 images", (0.84, 0.86, 153)),
-        ("0.98 → 0.94 on 540 images (transfer worse)", (0.98, 0.94, 540)),
-    ]
-    for description, args in cases:
-        expected_gain, expected_sig = _true_gain(*args)
-        got, error = call(transfer_gain, *args)
-        if error:
-            m.criterion(False, "", f"{description}: raised {error}")
+    for case, result, exp in zip(cases, results, expected):
+        label, want_gain, want_sig = case["label"], exp["gain"], exp["significant"]
+        if not result.ok:
+            m.criterion(False, "", f"{label}: {result.why()}")
             continue
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
-            m.criterion(False, "", f"{description}: returned {got!r}, expected a pair (gain in points, significant)")
+        got = result.value
+        if type(got) not in (tuple, list) or len(got) != 2:
+            m.criterion(False, "", f"{label}: returned {show(got)}, expected a pair (gain in points, significant)")
             continue
-        gain, significant = as_number(got[0]), got[1]
+        gain, significant = as_number(got[0]), as_bool(got[1])
         problems = []
-        if gain is None or abs(gain - expected_gain) > 0.05:
+        if gain is None or abs(gain - want_gain) > 0.05:
             hint = (
                 " (in points: multiply the difference by 100)"
-                if gain is not None and abs(100 * gain - expected_gain) < 0.05
+                if gain is not None and abs(100 * gain - want_gain) < 0.05
                 else ""
             )
-            problems.append(f"gain {got[0]!r}, expected {expected_gain:+.1f} points{hint}")
-        if not isinstance(significant, (bool, np.bool_)) or bool(significant) != expected_sig:
-            problems.append(f"significant={significant!r}, expected {expected_sig}")
+            problems.append(f"gain {show(got[0])}, expected {want_gain:+.1f} points{hint}")
+        if significant is None or significant != want_sig:
+            problems.append(f"significant={show(got[1])}, expected {want_sig}")
         m.criterion(
             not problems,
-            f"{description}: {expected_gain:+.1f} points, {'significant' if expected_sig else 'within the noise'}",
-            f"{description}: " + "; ".join(problems),
+            f"{label}: {want_gain:+.1f} points, {'significant' if want_sig else 'within the noise'}",
+            f"{label}: " + "; ".join(problems),
         )
 
 
 # --------------------------------------------------------------------------- 6.4
 
-
 SCENARIOS = ("similar domains", "different domain", "small data set", "similar architecture")
-CASES_64 = {
-    "A": "similar domains",
-    "B": "different domain",
-    "C": "small data set",
-    "D": "similar architecture",
-}
-EXPLAIN_64 = {
-    "A": "an ImageNet-style photo classifier retrained for other everyday objects shares wheels, fur, textures",
-    "B": "a model from one kind of image (natural photos) reused on a very different kind (thermal or medical)",
-    "C": "a few dozen labelled images are too few to train a CNN: transfer is what makes the task possible",
-    "D": "only the design is reused (the weights start from random), because no pretrained model fits",
-}
+CASES_64 = ("A", "B", "C", "D")
+
+
+def cases_scenario(rng):
+    return [{"label": "scenario", "value": "scenario"}]
 
 
 @exercise(
@@ -219,24 +252,25 @@ EXPLAIN_64 = {
     points=4,
     hint=f"Each case matches one of {SCENARIOS}: what is shared between source and target — the kind of "
     "images, only the design of the network, or is the point that there are very few labels?",
+    cases=cases_scenario,
+    key_is_answer=True,
 )
-def _(m, scenario):
-    if not isinstance(scenario, dict):
-        m.criterion(
-            False,
-            "",
-            f"`scenario` should be a dict like {{'A': 'similar domains', ...}}, got {type(scenario).__name__}",
-        )
+def judge_scenario(m, cases, results, expected):
+    answer, key = results[0].value, expected[0] if expected else None
+    if type(answer) is not dict:
+        m.criterion(False, "", f"`scenario` should be a dict like {{'A': 'similar domains', ...}}, got {show(answer)}")
         return
-    for case, expected in CASES_64.items():
-        got = scenario.get(case)
+    for case in CASES_64:
+        got = answer.get(case)
         if got is None:
             m.criterion(False, "", f"case {case}: no answer")
-        elif not isinstance(got, str) or got.strip().lower() not in SCENARIOS:
-            m.criterion(False, "", f"case {case}: {got!r} is not one of {SCENARIOS}")
+        elif type(got) is not str or got.strip().lower() not in SCENARIOS:
+            m.criterion(False, "", f"case {case}: {show(got)} is not one of {SCENARIOS}")
+        elif key is None:
+            m.criterion(True, f"case {case}: answered ({got.strip().lower()})", "")
         else:
             m.criterion(
-                got.strip().lower() == expected,
-                f"case {case}: {expected}",
-                f"case {case}: {got!r} does not fit best — look again at what the case says: {EXPLAIN_64[case]}",
+                got.strip().lower() == key["answers"][case],
+                f"case {case}: {key['answers'][case]}",
+                f"case {case}: {got!r} does not fit best — look again at what the case says: {key['why'][case]}",
             )

@@ -1,204 +1,238 @@
-"""Execute one submitted notebook in a boxed kernel and export its answers for checking.
+"""Execute one submitted notebook in a box, and bring back only its probes' plain reports.
 
-The notebook runs in a temporary copy of the student's folder, in quick mode, in a fresh
-kernel started inside the sandbox (``tlcourse.grading.sandbox``), cell by cell with a
-deadline and a memory watchdog. Errors in cells do not stop it (``allow_errors``). After
-every cell that calls ``check(...)`` and at the end, the answers of the lesson's exercises
-are exported with cloudpickle, so work done before a later crash still counts.
+The notebook's cells run in quick mode in a fresh kernel started inside the box
+(``tlcourse.grading.box``), cell by cell, against one wall-clock deadline for the notebook that
+output does not reset. After every cell that calls ``check("N.k", ...)`` a probe cell reports on
+those exercises; at the end, exercises not probed yet (or whose answers were redefined since) are
+probed, each against its own deadline. A probe report is the only thing taken from the kernel
+(a display of one MIME type, from a probe cell only); the student cells' outputs are dropped,
+except the names of the errors they raised. When the run ends, every process in the box ends.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import nbformat
 
-from tlcourse.grading.sandbox import Sandbox
+from tlcourse.checks.probe import MIME
+from tlcourse.grading.box import BoxSpec, Limiter
 
-CHECK_CALL = re.compile(r"\bcheck\(")
-
-EXPORT = """\
-import cloudpickle as _tlc_cp, json as _tlc_json, os as _tlc_os
-_tlc_status = {{}}
-for _tlc_name in {names!r}:
-    _tlc_path = _tlc_os.path.join({folder!r}, _tlc_name + ".pkl")
-    if _tlc_name not in globals():
-        _tlc_status[_tlc_name] = "never defined in the notebook"
-        continue
-    try:
-        _tlc_data = _tlc_cp.dumps(globals()[_tlc_name])
-        with open(_tlc_path + ".tmp", "wb") as _tlc_f:
-            _tlc_f.write(_tlc_data)
-        _tlc_os.replace(_tlc_path + ".tmp", _tlc_path)
-        _tlc_status[_tlc_name] = "ok"
-    except Exception as _tlc_e:
-        _tlc_status[_tlc_name] = ("cannot be saved for grading: " + type(_tlc_e).__name__ + ": " + str(_tlc_e))[:300]
-with open(_tlc_os.path.join({folder!r}, "status.json"), "w") as _tlc_f:
-    _tlc_json.dump(_tlc_status, _tlc_f)
-"""
+CHECK_CALL = re.compile(r"""\bcheck\(\s*(?:exercise_id\s*=\s*)?["'](\d+\.\d+)["']""")
+ANY_CHECK = re.compile(r"\bcheck\(")
+MAX_REPORT = 64 * 2**20  # characters of one probe report
+MAX_ERROR = 200  # characters kept of an error a cell raised
 
 
 @dataclass
 class NotebookRun:
-    """How executing one notebook went."""
+    """How executing one notebook went, and what its probes reported (raw, untrusted text)."""
 
-    status: str = "ok"  # ok | timeout | died | memory | invalid
+    status: str = "ok"  # ok | timeout | died | memory | invalid | missing | refused
     message: str = ""
     seconds: float = 0.0
     cell_errors: list[str] = field(default_factory=list)
-    exported: bool = False
+    reports: dict[str, str] = field(default_factory=dict)
+    unprobed_reason: str = ""  # why exercises without a report have none (the run stopped early)
 
 
-class _Watchdog(threading.Thread):
-    """Kills the kernel's process tree when it uses more than ``limit`` bytes."""
+def _client_class():
+    from nbclient import NotebookClient
 
-    def __init__(self, pid: int, limit: int):
-        super().__init__(daemon=True)
-        self.pid, self.limit, self.tripped, self._stop = pid, limit, False, threading.Event()
+    class BoxedClient(NotebookClient):
+        """Keeps nothing a student cell prints; takes probe reports from probe cells only."""
 
-    def run(self) -> None:
-        import psutil
+        probe_cell: int | None = None
+        reports: list[str] = []
 
-        try:
-            root = psutil.Process(self.pid)
-        except psutil.Error:
-            return
-        while not self._stop.wait(0.1):
-            try:
-                procs = [root] + root.children(recursive=True)
-                used = sum(p.memory_info().rss for p in procs)
-            except psutil.Error:
-                return
-            if used > self.limit:
-                self.tripped = True
-                for p in procs:
-                    try:
-                        p.kill()
-                    except psutil.Error:
-                        pass
-                return
+        def output(self, outs, msg, display_id, cell_index):
+            msg_type = msg["msg_type"]
+            content = msg.get("content", {})
+            if cell_index == self.probe_cell:
+                data = content.get("data") if msg_type == "display_data" else None
+                text = data.get(MIME) if isinstance(data, dict) else None
+                if isinstance(text, str) and len(text) <= MAX_REPORT:
+                    self.reports.append(text)
+                return None
+            if msg_type == "error":
+                name, value = str(content.get("ename", ""))[:80], str(content.get("evalue", ""))[:MAX_ERROR]
+                out = nbformat.v4.new_output("error", ename=name, evalue=value, traceback=[])
+                if len(outs) < 20:
+                    outs.append(out)
+                return out
+            return None
 
-    def stop(self) -> None:
-        self._stop.set()
+        def handle_comm_msg(self, outs, msg, cell_index):  # widgets: nothing to keep, nothing to answer
+            return None
+
+    return BoxedClient
 
 
-def _boxed_kernel_manager(box: Sandbox, connection_file: Path):
+def _kernel_manager(spec: BoxSpec):
     from jupyter_client import AsyncKernelManager
 
     class BoxedKernelManager(AsyncKernelManager):  # nbclient needs the async client to notice a dead kernel
         def format_kernel_cmd(self, extra_arguments=None):
-            return box.prefix() + super().format_kernel_cmd(extra_arguments)
+            return spec.command(super().format_kernel_cmd(extra_arguments))
 
-    # ipc transport: Unix sockets in the work folder, reachable although the box has no network
-    return BoxedKernelManager(kernel_name="python3", transport="ipc", connection_file=str(connection_file))
+    import zmq
+    import zmq.asyncio
+
+    # The box can replace its socket files (say, by a link to another socket on this machine): the
+    # client connects once, before any student code runs, and never reconnects.
+    context = zmq.asyncio.Context()
+    context.setsockopt(zmq.RECONNECT_IVL, -1)
+    km = BoxedKernelManager(
+        kernel_name="python3", transport="ipc", connection_file=str(spec.runtime / "kernel.json"), context=context
+    )
+    km.ip = str(spec.runtime / "kernel")  # ipc sockets: files in the runtime folder, reachable without a network
+    return km
 
 
-def prepare_notebook(path: Path, parameters: dict) -> nbformat.NotebookNode:
-    """Read a submission and inject the grading parameters after its ``parameters`` cell."""
-    from papermill.iorw import load_notebook_node
+def prepare_notebook(nb) -> nbformat.NotebookNode:
+    """The notebook with the grading parameters injected after its ``parameters`` cell."""
+    import logging
+
     from papermill.parameterize import parameterize_notebook
 
-    return parameterize_notebook(load_notebook_node(str(path)), parameters)
+    logging.getLogger("papermill").setLevel(logging.ERROR)  # "no cell tagged parameters": expected, not news
+
+    nb.metadata["papermill"] = {"default_parameters": {}, "parameters": {}, "environment_variables": {}}
+    for cell in nb.cells:  # what papermill's own loader adds
+        cell.metadata.setdefault("papermill", {})
+    nb = parameterize_notebook(nb, {"QUICK": True}, kernel_name="python3", language="python")
+    nb.metadata.pop("widgets", None)
+    return nb
 
 
-def run_notebook(
-    notebook: Path,
-    work: Path,
-    exports: Path,
-    names: list[str],
-    box: Sandbox,
-    env: dict,
-    timeout: float,
-    memory_limit: int,
-) -> NotebookRun:
-    """Execute ``notebook`` (already copied into ``work``) boxed; export ``names`` along the way."""
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-    run = NotebookRun()
-    start = time.monotonic()
-    try:
-        nb = prepare_notebook(notebook, {"QUICK": True})
-    except Exception as err:  # not JSON, not a notebook
-        run.status, run.message = "invalid", f"not a readable notebook: {type(err).__name__}: {err}"[:300]
-        return run
-    km = _boxed_kernel_manager(box, work / ".kernel.json")
-    client = NotebookClient(
-        nb,
-        km=km,
-        timeout=max(1, int(timeout)),
-        allow_errors=True,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(work)}},
-        startup_timeout=120,
-    )
-    watchdog = None
-    try:
-        with client.setup_kernel(env=env):
-            watchdog = _Watchdog(km.provisioner.process.pid, memory_limit)
-            watchdog.start()
-            export_cell = nbformat.v4.new_code_cell(EXPORT.format(names=names, folder=str(exports)))
-            student_cells = list(enumerate(nb.cells))
-            nb.cells.append(export_cell)  # nbclient stores outputs by index: give the export cell its own
-            export_index = len(nb.cells) - 1
-            for index, cell in student_cells:
-                if cell.cell_type != "code":
-                    continue
-                remaining = timeout - (time.monotonic() - start)
-                if remaining <= 0:
-                    raise CellTimeoutError("notebook deadline reached")
-                client.timeout = max(1, int(remaining))
-                client.execute_cell(cell, index)
-                run.cell_errors += _errors(cell, index)
-                if CHECK_CALL.search(cell.source):
-                    client.timeout = 60
-                    client.execute_cell(export_cell, export_index)
-                    run.exported = True
-            client.timeout = 60
-            client.execute_cell(export_cell, export_index)
-            run.exported = True
-    except CellTimeoutError:
-        run.status, run.message = "timeout", f"stopped after the {timeout:.0f} s limit (an endless loop?)"
-    except DeadKernelError:
-        run.status, run.message = "died", "the kernel died (sys.exit/os._exit, a crash, or it was killed)"
-    except Exception as err:  # kernel failed to start, client errors: graded as a broken run
-        run.status, run.message = "died", f"the notebook could not run: {type(err).__name__}: {err}"[:300]
-    finally:
-        if watchdog is not None:
-            watchdog.stop()
-            if watchdog.tripped:
-                run.status = "memory"
-                run.message = f"used more than {memory_limit / 2**30:.1f} GB of memory: stopped"
-        _shutdown(km)
-    run.seconds = time.monotonic() - start
-    return run
+def _probe_source(ids: list[str], final: bool, cases_file: str) -> str:
+    call = "grading_probe_final" if final else "grading_probe"
+    return f"import tlcourse.checks.probe as _tlc\n_tlc.{call}({ids!r}, globals(), {cases_file!r})"
 
 
 def _errors(cell, index: int) -> list[str]:
     return [
-        f"cell {index}: {o.get('ename')}: {o.get('evalue', '')}"[:200]
+        f"cell {index}: {o.get('ename')}: {o.get('evalue', '')}"
         for o in cell.get("outputs", [])
         if o.get("output_type") == "error"
     ]
 
 
-def _shutdown(km) -> None:
+def run_notebook(
+    nb,
+    exercise_ids: list[str],
+    spec: BoxSpec,
+    limiter: Limiter,
+    timeout: float,
+    check_timeout: float,
+) -> NotebookRun:
+    """Run ``nb`` in the box described by ``spec``; probe ``exercise_ids`` along the way."""
     from jupyter_core.utils import run_sync
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    run = NotebookRun()
+    start = time.monotonic()
+    deadline = start + timeout
+    nb = prepare_notebook(nb)
+    km = _kernel_manager(spec)
+    client = _client_class()(
+        nb,
+        km=km,
+        timeout=max(1, int(timeout)),
+        allow_errors=True,
+        kernel_name="python3",
+        startup_timeout=120,
+        store_widget_state=False,
+        record_timing=False,
+        iopub_timeout=10,
+        resources={"metadata": {"path": spec.home if not spec.enabled else str(spec.runtime)}},
+    )
+    client.reports = []
+    probe_cell = nbformat.v4.new_code_cell("")
+    nb.cells.append(probe_cell)  # nbclient stores outputs by index: the probe cell has its own
+    probe_index = len(nb.cells) - 1
+    client.probe_cell = probe_index
+    stage = "running your notebook"
+    hard_stop = threading.Timer(timeout + check_timeout * (len(exercise_ids) + 1) + 60, limiter.kill_all)
+    hard_stop.daemon = True
+
+    def probe(ids: list[str], final: bool) -> None:
+        nonlocal stage
+        stage = f"checking exercise{'s' if len(ids) > 1 else ''} {', '.join(ids)}"
+        probe_cell.source = _probe_source(ids, final, spec.cases_file())
+        probe_cell.outputs = []
+        client.timeout = max(1, int(check_timeout * (len(ids) if final else 1)))
+        client.execute_cell(probe_cell, probe_index)
+        for text in client.reports:
+            _keep_report(run, text, exercise_ids)
+        client.reports.clear()
 
     try:
-        if km.has_kernel:
-            run_sync(km.shutdown_kernel)(now=True)
-    except Exception:  # already dead
-        pass
+        with client.setup_kernel(env=spec.launch_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+            limiter.start(km.provisioner.process.pid, spec.runtime)
+            hard_stop.start()
+            for index, cell in enumerate(nb.cells[:probe_index]):
+                if cell.cell_type != "code":
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise CellTimeoutError("notebook deadline reached")
+                client.timeout = max(1, int(remaining))
+                stage = "running your notebook"
+                client.execute_cell(cell, index)
+                run.cell_errors += _errors(cell, index)
+                named = [i for i in dict.fromkeys(CHECK_CALL.findall(cell.source)) if i in exercise_ids]
+                if named:
+                    probe(named, final=False)
+            probe(list(exercise_ids), final=True)
+    except CellTimeoutError:
+        limit = (
+            f"the {timeout:.0f} s limit for the notebook"
+            if stage.startswith("running")
+            else f"the {check_timeout:.0f} s limit for a check"
+        )
+        run.status, run.message = "timeout", f"stopped after {limit} while {stage} (an endless loop?)"
+    except DeadKernelError:
+        run.status, run.message = (
+            "died",
+            f"the kernel died while {stage} (sys.exit/os._exit, a crash, or it was killed)",
+        )
+    except Exception as err:  # the kernel failed to start, client errors: graded as a broken run
+        run.status, run.message = "died", f"the notebook could not run while {stage} ({type(err).__name__})"
+    finally:
+        hard_stop.cancel()
+        try:
+            if km.has_kernel:
+                run_sync(km.shutdown_kernel)(now=True)
+        except Exception:  # already dead
+            pass
+        limiter.end()
+        km.context.destroy(linger=0)
+        if limiter.tripped and limiter.reason == "disk":
+            run.status = "disk"
+            run.message = (
+                f"stopped: the notebook wrote more than {limiter.limits.runtime_bytes // 2**20} MB where it may not"
+            )
+        elif limiter.tripped:
+            run.status = "memory"
+            run.message = f"stopped: the notebook held more than {limiter.limits.memory_bytes / 2**30:g} GB of memory"
+    if run.status != "ok":
+        run.unprobed_reason = run.message
+    run.seconds = time.monotonic() - start
+    return run
 
 
-def copy_submission(folder: Path, work: Path) -> None:
-    """A private copy of the student's folder: whatever the notebook does, the original is untouched."""
-    shutil.copytree(folder, work, symlinks=True, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    os.chmod(work, 0o755)
+def _keep_report(run: NotebookRun, text: str, exercise_ids: list[str]) -> None:
+    """File a raw report under the exercise it names (read as JSON only to find that name)."""
+    import json
+
+    try:
+        exercise = json.loads(text).get("exercise")
+    except (ValueError, AttributeError, RecursionError):
+        return
+    if isinstance(exercise, str) and exercise in exercise_ids:
+        run.reports[exercise] = text

@@ -1,0 +1,570 @@
+"""The grader against a hostile class: one submission per attack, each must get exactly its honest score.
+
+Every hostile notebook is a short lesson-2 submission: honest answers where the attack should not
+matter, deliberately wrong ones where only the attack could earn points. The batch runs once, as
+an instructor would run it (the CLI, two jobs, a secret in the environment, a root-only key file
+on disk), then each test reads one thing off it: the marks, the files, the processes left.
+Attack classes follow issue 11 / ../shared/notes/grading-threat-model.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import tlcourse
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSON = "02_what_is_transfer_learning"
+MARKER = "tlcourse-redteam-" + secrets.token_hex(4)  # in the command line of every process an attack leaves
+SECRET = "s3cr3t-" + secrets.token_hex(12)  # in the grader's environment
+KEY_TEXT = "KEY-" + secrets.token_hex(16)  # in a root-only file beside the submissions
+ARTIFACTS = ROOT / "build" / "test-artifacts"
+
+PREAMBLE = "import numpy as np\nimport keras\nfrom tlcourse.checks import check"
+KINDS = 'kinds = {"A": "inductive", "B": "transductive", "C": "inductive", "D": "transductive"}'
+TRANSFERRED = 'transferred = {"A": "parameters", "E": "instances", "F": "relational"}'
+ANSWER_21 = f'{KINDS}\n{TRANSFERRED}\ncheck("2.1", kinds=kinds, transferred=transferred)'
+ANSWER_22 = """
+def swap_head(classifier, num_classes, cut_at):
+    classifier.trainable = False
+    kept = classifier.get_layer(cut_at).output
+    return keras.Model(classifier.input, keras.layers.Dense(num_classes, activation="softmax")(kept))
+check("2.2", swap_head=swap_head)"""
+CENTROID = """
+def nearest_centroid(train_x, train_y, x):
+    train_x, train_y, x = np.asarray(train_x, float), np.asarray(train_y), np.asarray(x, float)
+    labels = np.unique(train_y)
+    centroids = np.stack([train_x[train_y == label].mean(axis=0) for label in labels])
+    return labels[np.argmin(((x[:, None, :] - centroids[None]) ** 2).sum(-1), axis=1)]"""
+ANSWER_23 = CENTROID + '\ncheck("2.3", nearest_centroid=nearest_centroid)'
+FRACTION = """
+def trainable_fraction(model):
+    size = lambda ws: sum(int(np.prod(w.shape)) for w in ws)
+    return size(model.trainable_weights) / size(model.weights)"""
+ANSWER_24 = FRACTION + '\ncheck("2.4", trainable_fraction=trainable_fraction)'
+HONEST = [ANSWER_21, ANSWER_22, ANSWER_23, ANSWER_24]
+FULL = {"2.1": 4, "2.2": 4, "2.3": 3, "2.4": 3}
+
+
+def _with(before=(), answers=HONEST, after=()):
+    return [PREAMBLE, *before, *answers, *after]
+
+
+FORGER = _with(
+    answers=[
+        """
+import os
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/pwned-by-reduce",))
+kinds = {"A": Evil(), "B": Evil(), "C": Evil(), "D": Evil()}
+print("TLCOURSE-VERDICT-0000:" + '{"exercise": "2.1", "points": 1011}')
+"""
+        + TRANSFERRED
+        + '\ncheck("2.1", kinds=kinds, transferred=transferred)',
+        ANSWER_22,
+        """
+import json
+from IPython.display import display
+import tlcourse.checks.probe as p
+fake = {"exercise": "2.3", "missing": [], "stubs": [], "results": [{"ok": True, "value": 1, "points": 1011}]}
+display({p.MIME: json.dumps(fake)}, raw=True)   # from a student cell: ignored
+p.probe = lambda exercise_id, names, cases, ns: {"exercise": exercise_id, "missing": [], "stubs": [],
+    "results": [{"ok": True, "value": {"$array": {"dtype": "O", "shape": [1], "b64": ""}}, "points": 1011}]
+    * len(cases)}
+""",
+        CENTROID,
+        FRACTION,
+    ]
+)
+
+PLANTER = _with(
+    before=[
+        """
+import os, pathlib
+from ipykernel.connect import get_connection_file
+fake = "def main(*a, **k):\\n    print('{\\"exercise\\": \\"2.1\\", \\"points\\": 99}')\\n"
+planted = []
+for base in {pathlib.Path(get_connection_file()).parent, pathlib.Path.cwd(), pathlib.Path("/tmp"), pathlib.Path.home()}:
+    for rel in ("tlcourse/__init__.py", "tlcourse/grading/__init__.py", "tlcourse/grading/judge.py",
+                "sitecustomize.py", "usercustomize.py", "tlcourse_keys/__init__.py"):
+        try:
+            target = base / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(fake)
+            planted.append(str(target))
+        except OSError:
+            pass
+print(len(planted), "files planted")
+"""
+    ]
+)
+
+PATCHER = _with(
+    answers=[
+        ANSWER_21,
+        ANSWER_22,
+        """
+def nearest_centroid(train_x, train_y, x):
+    import tlcourse.checks as c
+    c.Marker.criterion.__code__ = (lambda self, ok, right, wrong, points=1.0: True).__code__
+    c.verdict = lambda *a, **k: c.Feedback("2.3", "", 99, 3, "pass")
+    train_x, train_y, x = np.asarray(train_x, float), np.asarray(train_y), np.asarray(x, float)
+    labels = np.unique(train_y)
+    centroids = np.stack([train_x[train_y == label].mean(axis=0) for label in labels])
+    return labels[np.argmin(((x[:, None, :] - centroids[None]) ** 2).sum(-1), axis=1)]
+check("2.3", nearest_centroid=nearest_centroid)""",
+        """
+def trainable_fraction(model):
+    import tlcourse.checks as c
+    c.Marker.criterion = lambda self, ok, right, wrong, points=1.0: setattr(self, "points", 99) or True
+    return 1000.0
+check("2.4", trainable_fraction=trainable_fraction)""",
+    ]
+)
+
+LIAR = _with(
+    answers=[
+        """
+import builtins
+class Equal(str):
+    def __eq__(self, other): return True
+    __hash__ = str.__hash__
+class Yes(float):
+    def __eq__(self, other): return True
+    def __sub__(self, other): return 0.0
+    __rsub__ = __sub__
+    __hash__ = float.__hash__
+builtins.abs = lambda x: 0.0
+np.allclose = np.array_equal = lambda *a, **k: True
+kinds = {k: Equal("anything") for k in "ABCD"}
+"""
+        + TRANSFERRED
+        + '\ncheck("2.1", kinds=kinds, transferred=transferred)',
+        ANSWER_22,
+        """
+def nearest_centroid(train_x, train_y, x):
+    return np.array([Equal("x") for _ in range(len(x))], dtype=object)
+check("2.3", nearest_centroid=nearest_centroid)""",
+        """
+def trainable_fraction(model):
+    return Yes(0.5)
+check("2.4", trainable_fraction=trainable_fraction)""",
+    ]
+)
+
+SNOOP = _with(
+    answers=[
+        """
+import glob, json, os, pathlib
+found = []
+for attempt in ("import tlcourse_keys", "from tlcourse.checks.lesson02 import KINDS",
+                "from tlcourse_keys.lesson02 import KINDS", "import tlcourse.checks.hidden"):
+    try:
+        exec(attempt)
+        found.append(attempt)
+    except Exception:
+        pass
+for top, dirs, files in os.walk("/"):
+    dirs[:] = [d for d in dirs if top != "/" or d not in ("proc", "sys", "dev")]
+    wanted = ("tlcourse_keys", "solutions", "hidden.py")
+    found += [os.path.join(top, n) for n in dirs + files if n in wanted]
+    for n in files:
+        if n.endswith((".py", ".json")) and "tlcourse" in top:
+            try:
+                if "differs from the source task (1000" in open(os.path.join(top, n)).read():
+                    found.append(os.path.join(top, n))
+            except OSError:
+                pass
+for pattern in ("SUBMISSIONS/*/*.ipynb", "OUT/*", "ROOT/solutions/*"):
+    found += glob.glob(pattern)
+for path in glob.glob("/proc/*/environ"):
+    try:
+        if "SECRET" in open(path).read():
+            found.append(path)
+    except OSError:
+        pass
+kinds = {k: f"found {len(found)}" for k in "ABCD"}
+transferred = {"A": "instances", "E": "relational", "F": "parameters"}
+check("2.1", kinds=kinds, transferred=transferred)""",
+        ANSWER_22,
+        ANSWER_23,
+        ANSWER_24,
+    ]
+)
+
+BREAKOUT = _with(
+    before=[
+        f"""
+import os, subprocess, pathlib
+report = {{}}
+def attempt(name, fn):
+    try:
+        fn(); report[name] = "DONE"
+    except Exception as err:
+        report[name] = type(err).__name__
+for cmd in (["umount", "-l", "/usr"], ["mount", "-o", "remount,rw", "/"], ["mount", "-t", "tmpfs", "x", "/usr"]):
+    attempt(" ".join(cmd), lambda cmd=cmd: subprocess.run(cmd, check=True, capture_output=True))
+for path in ("SUBMISSIONS/worked/{LESSON}.ipynb", "OUT/grades.csv", "ROOT/README.md", "ROOT/tlcourse/__init__.py",
+             "/tmp/{MARKER}", "/dev/shm/{MARKER}", str(pathlib.Path(tlcourse_file := __import__("tlcourse").__file__))):
+    attempt("write " + path, lambda path=path: pathlib.Path(path).write_text("owned"))
+attempt("rm checkout", lambda: __import__("shutil").rmtree("ROOT/solutions"))
+attempt("setsid", lambda: subprocess.Popen(["setsid", "sh", "-c", "sleep 30; echo 0 > OUT/grades.csv #{MARKER}"]))
+attempt("nohup", lambda: subprocess.Popen(["sh", "-c", "exec sleep 3600 #{MARKER}"], start_new_session=True))
+children = []
+for _ in range(3000):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        import time
+        time.sleep(3600)
+        os._exit(0)
+    children.append(pid)
+report["forks"] = len(children)
+for pid in children:  # the limit held; give the kernel its threads back for the honest answers
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+print(report)
+"""
+    ]
+)
+
+KILLER = _with(
+    answers=[
+        ANSWER_21,
+        "import os, signal\ntry:\n    os.kill(-1, signal.SIGKILL)  # everything it may signal: only its own box\n"
+        "except OSError:\n    pass\nos.kill(os.getpid(), signal.SIGKILL)",
+        ANSWER_22,
+        ANSWER_23,
+        ANSWER_24,
+    ]
+)
+
+DOTTER = _with(
+    answers=[
+        ANSWER_21,
+        ANSWER_22,
+        """
+import time
+def nearest_centroid(train_x, train_y, x):
+    while True:
+        try:
+            print(".", end="", flush=True)
+            time.sleep(0.5)
+        except BaseException:
+            pass
+check("2.3", nearest_centroid=nearest_centroid)""",
+        ANSWER_24,
+    ]
+)
+
+LEAKER = _with(
+    answers=[
+        KINDS + '\nimport os\ntransferred = {k: os.environ.get("TLCOURSE_REDTEAM_SECRET", "none") for k in "AEF"}'
+        '\ncheck("2.1", kinds=kinds, transferred=transferred)',
+        ANSWER_22,
+        ANSWER_23,
+        ANSWER_24,
+    ],
+    after=[
+        "import os\nprint(dict(os.environ))\nprint(open('/proc/self/environ').read(), open('/proc/1/environ').read())",
+        "raise RuntimeError(str(dict(os.environ)))",
+        "raise RuntimeError(open('KEYFILE').read())",
+    ],
+)
+
+HOG = _with(
+    answers=[
+        ANSWER_21,
+        f"""
+import os, time
+with open("/dev/shm/fill-{MARKER}", "wb") as f:
+    for _ in range(1536):
+        f.write(b"x" * 2**20)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        held = bytearray(1536 * 2**20)
+        for i in range(0, len(held), 4096):
+            held[i] = 1
+        time.sleep(3600)
+    os._exit(0)
+time.sleep(30)
+""",
+        ANSWER_22,
+        ANSWER_23,
+        ANSWER_24,
+    ]
+)
+
+HOSTILE = {
+    "forger": (FORGER, {"2.1": 2, "2.2": 4, "2.3": 0, "2.4": 0}),
+    "planter": (PLANTER, FULL),
+    "patcher": (PATCHER, {"2.1": 4, "2.2": 4, "2.3": 3, "2.4": 0}),
+    "liar": (LIAR, {"2.1": 2, "2.2": 4, "2.3": 0, "2.4": 0}),
+    "snoop": (SNOOP, {"2.1": 0, "2.2": 4, "2.3": 3, "2.4": 3}),
+    "breakout": (BREAKOUT, FULL),
+    "killer": (KILLER, {"2.1": 4, "2.2": 0, "2.3": 0, "2.4": 0}),
+    "dotter": (DOTTER, {"2.1": 4, "2.2": 4, "2.3": 0, "2.4": 0}),
+    "leaker": (LEAKER, {"2.1": 2, "2.2": 4, "2.3": 3, "2.4": 3}),
+    "hog": (HOG, {"2.1": 4, "2.2": 0, "2.3": 0, "2.4": 0}),
+}
+WEIRD = '=1+2,"x"\n<b>'  # a folder name made to break CSV cells, Markdown and file names
+REFUSED = ("link_master", "link_lessons", "link_folder", "link_key", "sparse_notebook")
+
+
+def _notebook(path: Path, cells: list[str]) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def _digest(folder: Path) -> str:
+    """Names, link targets and contents of everything under ``folder`` (links not followed)."""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if "__pycache__" in p.parts:  # the grader's own Python may compile a module it imports first
+            continue
+        h.update(str(p.relative_to(folder)).encode())
+        if p.is_symlink():
+            h.update(os.readlink(p).encode())
+        elif p.is_file() and p.stat().st_size < 2**24:
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _processes_with(text: str) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if text in line and "ps -eo" not in line]
+
+
+def _box_cgroups() -> list[str]:
+    found = []
+    for root in ("/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup"):
+        if os.path.isdir(root):
+            found += [str(p) for p in Path(root).rglob("tlcourse-box-*")]
+    return found
+
+
+@pytest.fixture(scope="module")
+def hostile_batch(tmp_path_factory):
+    base = tmp_path_factory.mktemp("redteam")
+    submissions, out = base / "submissions", base / "out"
+    key = base / "instructor.key"
+    key.write_text(KEY_TEXT)
+    key.chmod(0o600)
+
+    def fill(cells):
+        replace = {"SUBMISSIONS": str(submissions), "OUT": str(out), "ROOT": str(ROOT), "KEYFILE": str(key)}
+        filled = []
+        for cell in cells:
+            for old, new in replace.items():
+                cell = cell.replace(old, new)
+            filled.append(cell)
+        return filled
+
+    (submissions / "worked").mkdir(parents=True)
+    _notebook(submissions / "worked" / f"{LESSON}.ipynb", fill(_with()))
+    for student, (cells, _) in HOSTILE.items():
+        (submissions / student).mkdir()
+        _notebook(submissions / student / f"{LESSON}.ipynb", fill(cells))
+    weird = submissions / WEIRD
+    weird.mkdir()
+    _notebook(weird / f"{LESSON}.ipynb", fill(_with()))
+    with open(weird / "big.bin", "wb") as f:  # 2 GiB apparent, nothing allocated: must never be read or copied
+        f.truncate(2 * 2**30)
+    (submissions / "link_master").mkdir()
+    (submissions / "link_master" / f"{LESSON}.ipynb").symlink_to(ROOT / "solutions" / f"{LESSON}.ipynb")
+    (submissions / "link_lessons").mkdir()
+    (submissions / "link_lessons" / "lessons").symlink_to(submissions / "worked")
+    (submissions / "link_folder").symlink_to(submissions / "worked")
+    (submissions / "link_key").mkdir()
+    (submissions / "link_key" / f"{LESSON}.ipynb").symlink_to(key)
+    (submissions / "sparse_notebook").mkdir()
+    with open(submissions / "sparse_notebook" / f"{LESSON}.ipynb", "wb") as f:
+        f.truncate(2 * 2**30)
+
+    watched = {
+        "submissions": submissions,
+        "package": Path(tlcourse.__file__).parent,
+        "solutions": ROOT / "solutions",
+        "keys": ROOT / "tlcourse_keys",
+    }
+    before = {name: _digest(path) for name, path in watched.items()}
+    tmp_before, shm_before = set(os.listdir("/tmp")), set(os.listdir("/dev/shm"))
+    env = {**os.environ, "TLCOURSE_REDTEAM_SECRET": SECRET}
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tlcourse",
+            "grade",
+            str(submissions),
+            "--out",
+            str(out),
+            "--jobs",
+            "2",
+            "--timeout",
+            "120",
+            "--check-timeout",
+            "30",
+            "--memory-gb",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env=env,
+    )
+    seconds = time.monotonic() - started
+    left_processes = _processes_with(MARKER)
+    left_cgroups = _box_cgroups()
+    grades_right_after = (out / "grades.csv").read_text() if (out / "grades.csv").exists() else ""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "grade-redteam.txt").write_text(result.stdout + "\n--- stderr (tail) ---\n" + result.stderr[-5000:])
+    for name in ("grades.csv", "runs.csv"):
+        if (out / name).exists():
+            (ARTIFACTS / f"grade-redteam-{name}").write_text((out / name).read_text())
+    time.sleep(3)  # a process left behind would now rewrite grades.csv
+    with open(out / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(out / "runs.csv", newline="") as f:
+        runs = {r["student"]: r for r in csv.DictReader(f) if r["notebook"] == f"{LESSON}.ipynb"}
+    return {
+        "result": result,
+        "seconds": seconds,
+        "rows": rows,
+        "grades": {(r["student"], r["exercise"]): r for r in rows},
+        "runs": runs,
+        "out": out,
+        "before": before,
+        "after": {name: _digest(path) for name, path in watched.items()},
+        "tmp": (tmp_before, set(os.listdir("/tmp"))),
+        "shm": (shm_before, set(os.listdir("/dev/shm"))),
+        "left_processes": left_processes,
+        "left_cgroups": left_cgroups,
+        "grades_right_after": grades_right_after,
+    }
+
+
+def _points(batch, student):
+    return {ex: float(batch["grades"][(student, ex)]["points"]) for ex in FULL}
+
+
+def test_the_batch_finishes_with_every_student_graded_and_exit_code_0(hostile_batch):
+    result = hostile_batch["result"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    students = {r["student"] for r in hostile_batch["rows"]}
+    assert {"worked", *HOSTILE, *REFUSED} <= students and len(students) == len(HOSTILE) + len(REFUSED) + 2
+    assert "isolation: bubblewrap box" in result.stdout and "by cgroup" in result.stdout
+
+
+def test_honest_work_gets_full_marks(hostile_batch):
+    assert _points(hostile_batch, "worked") == FULL
+
+
+@pytest.mark.parametrize("student", sorted(HOSTILE))
+def test_every_hostile_submission_gets_exactly_its_honest_score(hostile_batch, student):
+    assert _points(hostile_batch, student) == HOSTILE[student][1], [
+        hostile_batch["grades"][(student, ex)] for ex in FULL
+    ]
+
+
+def test_points_never_exceed_the_maximum(hostile_batch):
+    for row in hostile_batch["rows"]:
+        assert 0 <= float(row["points"]) <= float(row["max_points"]), row
+
+
+def test_forged_reports_and_unpickling_gain_nothing(hostile_batch):
+    grades = hostile_batch["grades"]
+    assert "could not be read for grading" in grades[("forger", "2.3")]["message"]
+    assert "Evil" in grades[("forger", "2.1")]["message"]  # an object of an unknown type: judged as data
+    assert not Path("/tmp/pwned-by-reduce").exists()
+
+
+def test_patching_the_checks_inside_the_kernel_changes_no_verdict(hostile_batch):
+    assert "not a percentage" in hostile_batch["grades"][("patcher", "2.4")]["message"]
+
+
+def test_lying_objects_are_judged_by_their_type(hostile_batch):
+    message = hostile_batch["grades"][("liar", "2.1")]["message"]
+    assert "Equal" in message and "use one of" in message
+
+
+def test_answer_keys_solutions_and_other_students_are_out_of_reach(hostile_batch):
+    message = hostile_batch["grades"][("snoop", "2.1")]["message"]
+    assert "found 0" in message, message
+
+
+def test_nothing_outside_out_changes(hostile_batch):
+    assert hostile_batch["after"] == hostile_batch["before"]
+    before, after = hostile_batch["tmp"]
+    assert not {n for n in after - before if not n.startswith("pytest-")}, after - before
+    assert MARKER not in " ".join(os.listdir("/tmp"))
+    assert hostile_batch["shm"][0] == hostile_batch["shm"][1]
+
+
+def test_no_process_or_cgroup_outlives_the_grader(hostile_batch):
+    assert hostile_batch["left_processes"] == []
+    assert hostile_batch["left_cgroups"] == []
+    assert (hostile_batch["out"] / "grades.csv").read_text() == hostile_batch["grades_right_after"]
+
+
+def test_a_kernel_killed_from_inside_keeps_the_marks_earned_before(hostile_batch):
+    assert hostile_batch["runs"]["killer"]["status"] == "died"
+    assert hostile_batch["grades"][("killer", "2.2")]["status"] == "died"
+
+
+def test_deadlines_hold_although_the_answer_prints_all_the_time(hostile_batch):
+    run = hostile_batch["runs"]["dotter"]
+    assert run["status"] == "timeout" and float(run["seconds"]) < 120 + 90, run
+    assert hostile_batch["grades"][("dotter", "2.3")]["status"] == "timeout"
+
+
+def test_memory_counts_everything_the_box_holds(hostile_batch):
+    assert hostile_batch["runs"]["hog"]["status"] == "memory", hostile_batch["runs"]["hog"]
+    assert hostile_batch["grades"][("hog", "2.3")]["status"] == "memory"
+
+
+def test_no_secret_reaches_any_output(hostile_batch):
+    out = hostile_batch["out"]
+    texts = [hostile_batch["result"].stdout, hostile_batch["result"].stderr]
+    texts += [p.read_text(errors="replace") for p in out.rglob("*") if p.is_file() and p.name != ".grading-secret"]
+    for text in texts:
+        assert SECRET not in text and KEY_TEXT[:12] not in text
+    assert "none" in hostile_batch["grades"][("leaker", "2.1")]["message"]
+
+
+@pytest.mark.parametrize("student", REFUSED)
+def test_links_and_oversized_notebooks_are_refused_with_the_reason(hostile_batch, student):
+    row = hostile_batch["grades"][(student, "2.1")]
+    assert row["status"] == "refused" and float(row["points"]) == 0, row
+    expected = "larger than" if student == "sparse_notebook" else "symbolic link"
+    assert expected in row["message"], row
+
+
+def test_a_folder_name_cannot_inject_into_csv_markdown_or_file_names(hostile_batch):
+    rows, out = hostile_batch["rows"], hostile_batch["out"]
+    label = next(r["student"] for r in rows if r["student"].startswith("%3D"))
+    assert "\n" not in label and "," not in label and "<" not in label
+    assert _points(hostile_batch, label) == FULL  # graded normally; its 2 GiB sparse file was never read
+    for row in rows:
+        for cell in row.values():
+            assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r"), row
+    page = (out / "feedback" / f"{label}.md").read_text()
+    assert page.startswith("# Feedback for ") and "<b>" not in page and "\n\n" in page
+    assert all(p.parent == out / "feedback" for p in (out / "feedback").iterdir())

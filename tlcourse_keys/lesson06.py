@@ -1,0 +1,38 @@
+"""Answer keys of lesson 6."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+SCENARIO = {"A": "similar domains", "B": "different domain", "C": "small data set", "D": "similar architecture"}
+SCENARIO_WHY = {
+    "A": "an ImageNet-style photo classifier retrained for other everyday objects shares wheels, fur, textures",
+    "B": "a model from one kind of image (natural photos) reused on a very different kind (thermal or medical)",
+    "C": "a few dozen labelled images are too few to train a CNN: transfer is what makes the task possible",
+    "D": "only the design is reused: start from an existing, proven architecture, because no pretrained model fits",
+}
+
+
+def reference_balanced(y_true, y_pred):
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in np.unique(y_true)]))
+
+
+def reference_gain(a, b, n):
+    se = math.sqrt(a * (1 - a) / n + b * (1 - b) / n)
+    return 100 * (b - a), abs(b - a) > 2 * se
+
+
+def _gain(case):
+    gain, significant = reference_gain(*case["args"])
+    return {"gain": gain, "significant": bool(significant)}
+
+
+EXPECTED = {
+    "6.1": lambda case: {},
+    "6.2": lambda case: {"value": reference_balanced(*case["args"])},
+    "6.3": _gain,
+    "6.4": lambda case: {"answers": SCENARIO, "why": SCENARIO_WHY},
+}
