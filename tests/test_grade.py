@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -208,3 +209,40 @@ def test_a_notebook_without_a_parameters_cell_or_kernelspec_still_runs(tmp_path)
 
     cells = prepare_notebook(submission.notebook).cells
     assert "QUICK = True" in cells[0].source and cells[1].source == "x = 1"
+
+
+def test_boxes_die_with_a_grader_that_is_killed(tmp_path):
+    marker = f"tlcourse-orphan-{os.getpid()}"
+    submissions = tmp_path / "submissions"
+    (submissions / "sleeper").mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            f"import subprocess, time\nsubprocess.Popen(['sh', '-c', 'sleep 600 #{marker}'])\ntime.sleep(600)"
+        )
+    ]
+    nbformat.write(nb, submissions / "sleeper" / f"{LESSON2}.ipynb")
+    grader = subprocess.Popen(
+        [sys.executable, "-m", "tlcourse", "grade", str(submissions), "--out", str(tmp_path / "out")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def left():
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        return [line for line in ps.splitlines() if marker in line and "ps -eo" not in line]
+
+    try:
+        for _ in range(240):
+            if left():
+                break
+            time.sleep(0.5)
+        assert left(), "the notebook never started its process"
+    finally:
+        grader.kill()
+        grader.wait()
+    for _ in range(40):
+        if not left():
+            break
+        time.sleep(0.25)
+    assert left() == []

@@ -14,8 +14,9 @@ What is inside a box (and nothing else):
 Limits: memory and processes by cgroup (v1 or v2) where the cgroup file system is writable, so
 memory counts everything the box holds (its processes and its tmpfs pages); elsewhere a watchdog
 that sums the RSS of every process in the box and what its tmpfs hold. When a box ends, every
-process in it ends: bubblewrap's PID namespace dies with it (``--die-with-parent``), and the
-cgroup is emptied and removed. Where no box can be built, ``box_problem()`` says why.
+process in it ends: bubblewrap's PID namespace dies with it, and the cgroup is emptied and
+removed; ``--die-with-parent`` ends the box too if the grader itself is killed. Where no box can
+be built, ``box_problem()`` says why.
 """
 
 from __future__ import annotations
@@ -268,6 +269,7 @@ def _cgroup_roots() -> dict[str, Path] | None:
 
 
 _CLEANUPS: list[threading.Thread] = []
+_STALE_CLEANED: list[bool] = []
 
 
 def finish_cleanups(seconds: float = 120) -> int:
@@ -300,12 +302,27 @@ class Limiter:
         self.reason = ""  # what was exceeded: memory | disk
         roots = _cgroup_roots()
         if roots:
+            if not _STALE_CLEANED:
+                _STALE_CLEANED.append(True)
+                self.remove_stale(roots)
             try:
                 self._make_cgroups(roots)
                 self.mode = "cgroup v2" if "unified" in roots else "cgroup v1"
             except OSError:
                 self._remove_cgroups()
                 self.paths = []
+
+    @staticmethod
+    def remove_stale(roots: dict[str, Path], older_than: float = 600) -> None:
+        """Empty box cgroups left by a grader that was killed (old enough not to be another grader's new one)."""
+        now = time.time()
+        for root in roots.values():
+            for path in root.glob("tlcourse-box-*"):
+                try:
+                    if now - path.stat().st_mtime > older_than and not (path / "cgroup.procs").read_text().split():
+                        path.rmdir()
+                except OSError:
+                    pass
 
     def _make_cgroups(self, roots: dict[str, Path]) -> None:
         name = f"tlcourse-box-{uuid.uuid4().hex[:12]}"

@@ -25,7 +25,7 @@ import numpy as np
 from tlcourse.checks import HIDDEN, Feedback, exercises_of, keys, load_hidden_tests, load_keys_hidden, verdict
 
 JUDGE_MEMORY = 8 * 2**30  # address space of the judge process
-JUDGE_SECONDS = 600
+JUDGE_SECONDS = 180
 MAX_REPORT = 64 * 2**20
 
 
