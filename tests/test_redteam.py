@@ -13,8 +13,10 @@ import csv
 import hashlib
 import os
 import secrets
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -106,7 +108,20 @@ for base in {pathlib.Path(get_connection_file()).parent, pathlib.Path.cwd(), pat
         except OSError:
             pass
 print(len(planted), "files planted")
-"""
+""",
+        """
+import os, stat
+from ipykernel.connect import get_connection_file
+runtime = os.path.dirname(get_connection_file())
+swapped = 0
+for name in os.listdir(runtime):  # the kernel's sockets become links to a socket of the grader's machine
+    path = os.path.join(runtime, name)
+    if stat.S_ISSOCK(os.lstat(path).st_mode):
+        os.unlink(path)
+        os.symlink("TRAP", path)
+        swapped += 1
+print(swapped, "sockets swapped")
+""",
     ]
 )
 
@@ -367,8 +382,30 @@ def hostile_batch(tmp_path_factory):
     key.write_text(KEY_TEXT)
     key.chmod(0o600)
 
+    trap = base / "trap.sock"  # a socket on the grader's machine that no one should ever connect to
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(trap))
+    server.listen(16)
+    server.settimeout(0.2)
+    connections, stop = [], threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                connections.append(server.accept()[0])
+            except OSError:
+                pass
+
+    threading.Thread(target=accept, daemon=True).start()
+
     def fill(cells):
-        replace = {"SUBMISSIONS": str(submissions), "OUT": str(out), "ROOT": str(ROOT), "KEYFILE": str(key)}
+        replace = {
+            "SUBMISSIONS": str(submissions),
+            "OUT": str(out),
+            "ROOT": str(ROOT),
+            "KEYFILE": str(key),
+            "TRAP": str(trap),
+        }
         filled = []
         for cell in cells:
             for old, new in replace.items():
@@ -431,11 +468,13 @@ def hostile_batch(tmp_path_factory):
         env=env,
     )
     seconds = time.monotonic() - started
+    stop.set()
+    server.close()
     left_processes = _processes_with(MARKER)
     left_cgroups = _box_cgroups()
     grades_right_after = (out / "grades.csv").read_text() if (out / "grades.csv").exists() else ""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "grade-redteam.txt").write_text(result.stdout + "\n--- stderr (tail) ---\n" + result.stderr[-5000:])
+    (ARTIFACTS / "grade-redteam.txt").write_text(result.stdout + "\n--- stderr ---\n" + result.stderr[-2**20:])
     for name in ("grades.csv", "runs.csv"):
         if (out / name).exists():
             (ARTIFACTS / f"grade-redteam-{name}").write_text((out / name).read_text())
@@ -458,6 +497,7 @@ def hostile_batch(tmp_path_factory):
         "left_processes": left_processes,
         "left_cgroups": left_cgroups,
         "grades_right_after": grades_right_after,
+        "trap_connections": len(connections),
     }
 
 
@@ -496,6 +536,11 @@ def test_forged_reports_and_unpickling_gain_nothing(hostile_batch):
     assert not Path("/tmp/pwned-by-reduce").exists()
 
 
+def test_swapped_kernel_sockets_lead_nowhere(hostile_batch):
+    assert hostile_batch["trap_connections"] == 0
+    assert _points(hostile_batch, "planter") == FULL  # its kernel still answered on the sockets it had
+
+
 def test_patching_the_checks_inside_the_kernel_changes_no_verdict(hostile_batch):
     assert "not a percentage" in hostile_batch["grades"][("patcher", "2.4")]["message"]
 
@@ -520,7 +565,7 @@ def test_nothing_outside_out_changes(hostile_batch):
 
 def test_no_process_or_cgroup_outlives_the_grader(hostile_batch):
     assert hostile_batch["left_processes"] == []
-    assert hostile_batch["left_cgroups"] == []
+    assert hostile_batch["left_cgroups"] == [], [(p, os.listdir(p)[:0], Path(p, "cgroup.procs").read_text()) for p in hostile_batch["left_cgroups"]]
     assert (hostile_batch["out"] / "grades.csv").read_text() == hostile_batch["grades_right_after"]
 
 

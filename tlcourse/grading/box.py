@@ -443,7 +443,12 @@ class Limiter:
             self._thread.join(timeout=2)
         if self.mode.startswith("cgroup") and self._oom_killed() and not self.tripped:
             self.tripped, self.reason = True, "memory"
-        if not self._empty_and_remove(10):  # memory still being freed: keep trying in the background
+        started = time.monotonic()
+        removed = self._empty_and_remove(10)
+        if os.environ.get("TLCOURSE_DEBUG"):
+            print(f"box cgroups {[p.name for p in self.paths]} removed={removed} in {time.monotonic() - started:.2f} s",
+                  file=sys.stderr, flush=True)
+        if not removed:  # memory still being freed: keep trying in the background
             thread = threading.Thread(target=self._empty_and_remove, args=(300,), daemon=True)
             thread.start()
             _CLEANUPS.append(thread)

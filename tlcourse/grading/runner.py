@@ -11,6 +11,7 @@ except the names of the errors they raised. When the run ends, every process in 
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import threading
@@ -79,6 +80,13 @@ def _kernel_manager(spec: BoxSpec):
         def format_kernel_cmd(self, extra_arguments=None):
             return spec.command(super().format_kernel_cmd(extra_arguments))
 
+        async def start_kernel(self, **kwargs):
+            await super().start_kernel(**kwargs)
+            await _sockets_ready(self)
+
+        def client(self, **kwargs):
+            return super().client(context=self.context, **kwargs)  # the context that never reconnects
+
     import zmq
     import zmq.asyncio
 
@@ -91,6 +99,28 @@ def _kernel_manager(spec: BoxSpec):
     )
     km.ip = str(spec.runtime / "kernel")  # ipc sockets: files in the runtime folder, reachable without a network
     return km
+
+
+async def _sockets_ready(km, seconds: float = 120) -> None:
+    """Wait until the boxed kernel has bound its sockets (before any student code can run).
+
+    The client connects to them once and never reconnects, so a notebook that later swaps a socket
+    file for a link to some other socket on this machine reaches nothing.
+    """
+    import asyncio
+    import stat
+
+    paths = [f"{km.ip}-{port}" for port in (km.shell_port, km.iopub_port, km.stdin_port, km.control_port, km.hb_port)]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if all(stat.S_ISSOCK(os.lstat(p).st_mode) for p in paths):
+                return
+        except FileNotFoundError:
+            pass
+        if not await km.is_alive():
+            return
+        await asyncio.sleep(0.05)
 
 
 def prepare_notebook(nb) -> nbformat.NotebookNode:
@@ -211,6 +241,11 @@ def run_notebook(
         except Exception:  # already dead
             pass
         limiter.end()
+        if getattr(client, "kc", None) is not None:
+            try:
+                client.kc.stop_channels()
+            except Exception:  # already stopped
+                pass
         km.context.destroy(linger=0)
         if limiter.tripped and limiter.reason == "disk":
             run.status = "disk"
