@@ -20,42 +20,33 @@ import threading
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
 import tlcourse
 
+from lesson2_work import (
+    ANSWER_21,
+    ANSWER_22,
+    ANSWER_23,
+    ANSWER_24,
+    CENTROID,
+    FRACTION,
+    FULL,
+    HONEST,
+    KINDS,
+    LESSON,
+    PREAMBLE,
+    TRANSFERRED,
+    write_notebook,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
-LESSON = "02_what_is_transfer_learning"
 MARKER = "tlcourse-redteam-" + secrets.token_hex(4)  # in the command line of every process an attack leaves
 SECRET = "s3cr3t-" + secrets.token_hex(12)  # in the grader's environment
 KEY_TEXT = "KEY-" + secrets.token_hex(16)  # in a root-only file beside the submissions
 ARTIFACTS = ROOT / "build" / "test-artifacts"
-
-PREAMBLE = "import numpy as np\nimport keras\nfrom tlcourse.checks import check"
-KINDS = 'kinds = {"A": "inductive", "B": "transductive", "C": "inductive", "D": "transductive"}'
-TRANSFERRED = 'transferred = {"A": "parameters", "E": "instances", "F": "relational"}'
-ANSWER_21 = f'{KINDS}\n{TRANSFERRED}\ncheck("2.1", kinds=kinds, transferred=transferred)'
-ANSWER_22 = """
-def swap_head(classifier, num_classes, cut_at):
-    classifier.trainable = False
-    kept = classifier.get_layer(cut_at).output
-    return keras.Model(classifier.input, keras.layers.Dense(num_classes, activation="softmax")(kept))
-check("2.2", swap_head=swap_head)"""
-CENTROID = """
-def nearest_centroid(train_x, train_y, x):
-    train_x, train_y, x = np.asarray(train_x, float), np.asarray(train_y), np.asarray(x, float)
-    labels = np.unique(train_y)
-    centroids = np.stack([train_x[train_y == label].mean(axis=0) for label in labels])
-    return labels[np.argmin(((x[:, None, :] - centroids[None]) ** 2).sum(-1), axis=1)]"""
-ANSWER_23 = CENTROID + '\ncheck("2.3", nearest_centroid=nearest_centroid)'
-FRACTION = """
-def trainable_fraction(model):
-    size = lambda ws: sum(int(np.prod(w.shape)) for w in ws)
-    return size(model.trainable_weights) / size(model.weights)"""
-ANSWER_24 = FRACTION + '\ncheck("2.4", trainable_fraction=trainable_fraction)'
-HONEST = [ANSWER_21, ANSWER_22, ANSWER_23, ANSWER_24]
-FULL = {"2.1": 4, "2.2": 4, "2.3": 3, "2.4": 3}
+# An honest notebook here grades in about 6 s; the endless ones run into these (short: the batch waits).
+NOTEBOOK_SECONDS, CHECK_SECONDS = 40, 20
 
 
 def _with(before=(), answers=HONEST, after=()):
@@ -340,13 +331,6 @@ WEIRD = '=1+2,"x"\n<b>'  # a folder name made to break CSV cells, Markdown and f
 REFUSED = ("link_master", "link_lessons", "link_folder", "link_key", "sparse_notebook")
 
 
-def _notebook(path: Path, cells: list[str]) -> None:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-
-
 def _digest(folder: Path) -> str:
     """Names, link targets and contents of everything under ``folder`` (links not followed)."""
     h = hashlib.sha256()
@@ -414,13 +398,13 @@ def hostile_batch(tmp_path_factory):
         return filled
 
     (submissions / "worked").mkdir(parents=True)
-    _notebook(submissions / "worked" / f"{LESSON}.ipynb", fill(_with()))
+    write_notebook(submissions / "worked" / f"{LESSON}.ipynb", fill(_with()))
     for student, (cells, _) in HOSTILE.items():
         (submissions / student).mkdir()
-        _notebook(submissions / student / f"{LESSON}.ipynb", fill(cells))
+        write_notebook(submissions / student / f"{LESSON}.ipynb", fill(cells))
     weird = submissions / WEIRD
     weird.mkdir()
-    _notebook(weird / f"{LESSON}.ipynb", fill(_with()))
+    write_notebook(weird / f"{LESSON}.ipynb", fill(_with()))
     with open(weird / "big.bin", "wb") as f:  # 2 GiB apparent, nothing allocated: must never be read or copied
         f.truncate(2 * 2**30)
     (submissions / "link_master").mkdir()
@@ -456,9 +440,9 @@ def hostile_batch(tmp_path_factory):
             "--jobs",
             "2",
             "--timeout",
-            "120",
+            str(NOTEBOOK_SECONDS),
             "--check-timeout",
-            "30",
+            str(CHECK_SECONDS),
             "--memory-gb",
             "2",
         ],
@@ -474,7 +458,7 @@ def hostile_batch(tmp_path_factory):
     left_cgroups = _box_cgroups()
     grades_right_after = (out / "grades.csv").read_text() if (out / "grades.csv").exists() else ""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "grade-redteam.txt").write_text(result.stdout + "\n--- stderr ---\n" + result.stderr[-2**20:])
+    (ARTIFACTS / "grade-redteam.txt").write_text(result.stdout + "\n--- stderr ---\n" + result.stderr[-(2**20) :])
     for name in ("grades.csv", "runs.csv"):
         if (out / name).exists():
             (ARTIFACTS / f"grade-redteam-{name}").write_text((out / name).read_text())
@@ -565,7 +549,9 @@ def test_nothing_outside_out_changes(hostile_batch):
 
 def test_no_process_or_cgroup_outlives_the_grader(hostile_batch):
     assert hostile_batch["left_processes"] == []
-    assert hostile_batch["left_cgroups"] == [], [(p, os.listdir(p)[:0], Path(p, "cgroup.procs").read_text()) for p in hostile_batch["left_cgroups"]]
+    assert hostile_batch["left_cgroups"] == [], [
+        (p, os.listdir(p)[:0], Path(p, "cgroup.procs").read_text()) for p in hostile_batch["left_cgroups"]
+    ]
     assert (hostile_batch["out"] / "grades.csv").read_text() == hostile_batch["grades_right_after"]
 
 
@@ -576,7 +562,7 @@ def test_a_kernel_killed_from_inside_keeps_the_marks_earned_before(hostile_batch
 
 def test_deadlines_hold_although_the_answer_prints_all_the_time(hostile_batch):
     run = hostile_batch["runs"]["dotter"]
-    assert run["status"] == "timeout" and float(run["seconds"]) < 120 + 90, run
+    assert run["status"] == "timeout" and float(run["seconds"]) < NOTEBOOK_SECONDS + 2 * CHECK_SECONDS, run
     assert hostile_batch["grades"][("dotter", "2.3")]["status"] == "timeout"
 
 

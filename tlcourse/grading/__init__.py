@@ -90,8 +90,11 @@ def grade_notebook(student: str, folder: Path, lesson: str, options: GradeOption
         (cases_dir / "cases.json").write_text(json.dumps(plain.encode(cases)))
         limits = Limits(memory_bytes=int(options.memory_gb * 2**30))
         limiter = Limiter(limits)
-        spec = BoxSpec(runtime, cases_dir, limits, cgroups=limiter.paths, enabled=options.sandbox)
-        run = run_notebook(submission.notebook, ids, spec, limiter, options.timeout, options.check_timeout)
+        try:
+            spec = BoxSpec(runtime, cases_dir, limits, cgroups=limiter.paths, enabled=options.sandbox)
+            run = run_notebook(submission.notebook, ids, spec, limiter, options.timeout, options.check_timeout)
+        finally:  # whatever failed, the box's cgroups go (a second end() finds nothing left to do)
+            limiter.end()
         request = {
             "lesson": lesson,
             "seed": seed,

@@ -97,6 +97,10 @@ class BoxSpec:
                 args += ["--symlink", os.readlink(top), top]
             elif os.path.isdir(top):
                 args += ["--ro-bind", top, top]
+        # The private tmpfs first: paths bound below may lie under /tmp (a cache, the data, the runtime folder).
+        size = str(self.limits.tmp_bytes or self.limits.memory_bytes)
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        args += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm"]
         args += ["--ro-bind", "/usr", "/usr"]
         for path in readable_paths():
             args += ["--ro-bind", str(path), str(path)]
@@ -110,9 +114,6 @@ class BoxSpec:
         for name, text in (("passwd", PASSWD), ("group", GROUP)):
             (etc / name).write_text(text)
             args += ["--ro-bind", str(etc / name), f"/etc/{name}"]
-        args += ["--proc", "/proc", "--dev", "/dev"]
-        size = str(self.limits.tmp_bytes or self.limits.memory_bytes)
-        args += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm"]
         args += ["--size", size, "--tmpfs", HOME, "--bind", str(self.runtime), str(self.runtime)]
         if self.cases is not None:
             args += ["--ro-bind", str(self.cases), CASES_DIR]
@@ -243,7 +244,7 @@ def _folder_bytes(folder: Path, max_entries: int = 10_000) -> int:
     return total
 
 
-def _cgroup_roots() -> dict[str, Path] | None:
+def cgroup_roots() -> dict[str, Path] | None:
     """Writable cgroup folders for memory and pids, below this process's own cgroups; None if none."""
     base = Path("/sys/fs/cgroup")
     try:
@@ -268,8 +269,37 @@ def _cgroup_roots() -> dict[str, Path] | None:
     return roots
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
 _CLEANUPS: list[threading.Thread] = []
 _STALE_CLEANED: list[bool] = []
+_SUBREAPER: list[bool] = []
+
+
+def become_subreaper() -> bool:
+    """Make this process the parent of the boxes' orphans, so that it can reap them.
+
+    When bwrap's outer process dies before the box's pid-namespace init, that init is re-parented
+    to the nearest subreaper, else to PID 1. In containers PID 1 often reaps nothing: the zombie then
+    pins its cgroup for ever (cgroup v1 refuses to remove a cgroup that a zombie still belongs to).
+    """
+    if not _SUBREAPER:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            _SUBREAPER.append(libc.prctl(36, 1, 0, 0, 0) == 0)  # PR_SET_CHILD_SUBREAPER
+        except (OSError, AttributeError):
+            _SUBREAPER.append(False)
+    return _SUBREAPER[0]
 
 
 def finish_cleanups(seconds: float = 120) -> int:
@@ -300,7 +330,8 @@ class Limiter:
         self._root_pid = None
         self._runtime = None
         self.reason = ""  # what was exceeded: memory | disk
-        roots = _cgroup_roots()
+        roots = cgroup_roots()
+        become_subreaper()
         if roots:
             if not _STALE_CLEANED:
                 _STALE_CLEANED.append(True)
@@ -313,19 +344,31 @@ class Limiter:
                 self.paths = []
 
     @staticmethod
-    def remove_stale(roots: dict[str, Path], older_than: float = 600) -> None:
-        """Empty box cgroups left by a grader that was killed (old enough not to be another grader's new one)."""
-        now = time.time()
+    def remove_stale(roots: dict[str, Path]) -> None:
+        """Remove the empty box cgroups of graders that are gone (a killed grader cannot remove its own).
+
+        A box cgroup is named after the grader that made it (``tlcourse-box-PID-ID``): one whose
+        grader still runs is never touched, although it is empty until its box starts.
+        """
         for root in roots.values():
             for path in root.glob("tlcourse-box-*"):
                 try:
-                    if now - path.stat().st_mtime > older_than and not (path / "cgroup.procs").read_text().split():
+                    owner = int(path.name.split("-")[2])
+                except (IndexError, ValueError):  # no owner in the name: only once it is old
+                    owner = None
+                try:
+                    if _alive(owner) if owner is not None else time.time() - path.stat().st_mtime < 600:
+                        continue
+                except OSError:
+                    continue
+                try:
+                    if not (path / "cgroup.procs").read_text().split():
                         path.rmdir()
                 except OSError:
                     pass
 
     def _make_cgroups(self, roots: dict[str, Path]) -> None:
-        name = f"tlcourse-box-{uuid.uuid4().hex[:12]}"
+        name = f"tlcourse-box-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         memory = str(self.limits.memory_bytes)
         if "unified" in roots:
             path = roots["unified"] / name
@@ -446,8 +489,11 @@ class Limiter:
         started = time.monotonic()
         removed = self._empty_and_remove(10)
         if os.environ.get("TLCOURSE_DEBUG"):
-            print(f"box cgroups {[p.name for p in self.paths]} removed={removed} in {time.monotonic() - started:.2f} s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"box cgroups {[p.name for p in self.paths]} removed={removed} in {time.monotonic() - started:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         if not removed:  # memory still being freed: keep trying in the background
             thread = threading.Thread(target=self._empty_and_remove, args=(300,), daemon=True)
             thread.start()
@@ -457,11 +503,37 @@ class Limiter:
         deadline = time.monotonic() + seconds
         while True:
             self.kill_all()
+            self._reap_zombies()
             if self._remove_cgroups():
                 return True
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.05)
+
+    def _reap_zombies(self) -> None:
+        """Reap this process's dead children that belong to the box (see ``become_subreaper``).
+
+        A zombie's pid cannot be reused before it is reaped, so the check and the wait concern the
+        same process; a ``Popen`` whose child is reaped here reads the exit status as 0.
+        """
+        import psutil
+
+        names = {path.name for path in self.paths}
+        if not names:
+            return
+        try:
+            children = psutil.Process().children()
+        except psutil.Error:
+            return
+        for child in children:
+            try:
+                if child.status() != psutil.STATUS_ZOMBIE:
+                    continue
+                groups = Path(f"/proc/{child.pid}/cgroup").read_text()
+                if any(name in groups for name in names):
+                    os.waitpid(child.pid, os.WNOHANG)
+            except (psutil.Error, OSError):
+                pass
 
     def leftover(self) -> int:
         """Processes still in the box's cgroups (0 after a clean end)."""
