@@ -68,7 +68,7 @@ lab: install
 	$(BIN)/jupyter lab lessons
 
 lint: install
-	$(BIN)/ruff check tlcourse tests
+	$(BIN)/ruff check tlcourse tlcourse_keys tests solutions lessons
 
 clean:
 	rm -rf build runs .pytest_cache

@@ -110,6 +110,16 @@ def test_exif_orientation_is_applied(tmp_path):
     assert top[0] > 200 and top[2] < 60 and bottom[2] > 200 and bottom[0] < 60
 
 
+def test_an_upload_decodes_exactly_like_the_same_file(tmp_path):
+    """Bytes (a widget's upload) and a path take one decoder: the same rotation, crop and pixels."""
+    raw = exif_rotated_jpeg()
+    (tmp_path / "rotated.jpg").write_bytes(raw)
+    from_file, _ = decode_image(tmp_path / "rotated.jpg", 30, 0.875)
+    from_bytes, reason = decode_image(raw, 30, 0.875)
+    assert reason == "" and np.array_equal(from_file, from_bytes)
+    assert decode_image(b"<html>not an image</html>", 30)[0] is None
+
+
 def test_sixteen_bit_png_keeps_its_contrast(tmp_path):
     from PIL import Image
 

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from tlcourse.catalogue import CATALOGUE
 from tlcourse.efficientnet_lite import VARIANTS, block_specs, efficientnet_lite, weights_path
 from tlcourse.imagenet import classify, load_classifier, prepare
 from tlcourse.weights_reader import read_torch_state_dict
@@ -24,8 +25,9 @@ def test_lite0_blocks_follow_the_published_table():
 
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_every_variant_loads_with_all_its_parameters(name, no_network):
-    model = efficientnet_lite(name, (VARIANTS[name][2],) * 2 + (3,), include_top=True)
-    assert model.count_params() == VARIANTS[name][3]
+    size = CATALOGUE[name].native_size
+    model = efficientnet_lite(name, (size, size, 3), include_top=True)
+    assert model.count_params() == VARIANTS[name].params
     assert model.output_shape == (None, 1000)
 
 

@@ -3,9 +3,9 @@
 import keras
 import pytest
 
+from tlcourse.catalogue import STRATEGIES
 from tlcourse.errors import CourseError
 from tlcourse.freeze import (
-    STRATEGIES,
     apply_strategy,
     blocks,
     freeze_up_to,

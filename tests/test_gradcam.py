@@ -8,9 +8,10 @@ import pytest
 
 from tlcourse.backbones import imagenet_class_names, load_backbone
 from tlcourse.errors import CourseError
-from tlcourse.gradcam import gradcam, overlay, plot_gradcam, spatial_layers
+from tlcourse.gradcam import gradcam, spatial_layers
 from tlcourse.imagenet import load_classifier, prepare
 from tlcourse.models import transfer_model
+from tlcourse.viz import overlay, plot_gradcam
 
 skimage_data = pytest.importorskip("skimage.data")
 

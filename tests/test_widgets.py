@@ -4,7 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from tlcourse.freeze import LARGE_PER_CLASS, recommend_strategy, trainable_summary
+from tlcourse.catalogue import LARGE_PER_CLASS, recommend_strategy
+from tlcourse.freeze import trainable_summary
 from tlcourse.models import transfer_model
 from tlcourse.train import compile_classifier
 from tlcourse.widgets import FreezeControl, LiveHistory, PhotoClassifier, StrategyAdvisor

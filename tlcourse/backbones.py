@@ -12,56 +12,31 @@ a particular way, and feeding them anything else silently breaks their predictio
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import keras
 import numpy as np
 
+from tlcourse.catalogue import (  # the catalogue lives there; lessons import it from here too
+    CATALOGUE,
+    DEFAULT_BACKBONE,
+    OFFLINE_BACKBONES,
+    PREPROCESS_MODES,
+    BackboneInfo,
+    backbone_info,
+)
 from tlcourse.errors import CourseError
 
-OFFLINE_BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
-DEFAULT_BACKBONE = "efficientnet_lite0"
-
-# Input scaling conventions, as affine maps on RGB pixels in 0..255 (caffe also swaps to BGR).
-PREPROCESS_MODES = {
-    "lite": {"scale": (1 / 128,) * 3, "offset": (-127 / 128,) * 3, "bgr": False},
-    "tf": {"scale": (1 / 127.5,) * 3, "offset": (-1.0,) * 3, "bgr": False},
-    "caffe": {"scale": (1.0,) * 3, "offset": (-103.939, -116.779, -123.68), "bgr": True},
-    "none": {"scale": (1.0,) * 3, "offset": (0.0,) * 3, "bgr": False},
-}
-
-
-@dataclass(frozen=True)
-class BackboneInfo:
-    """Catalogue entry: how to build a backbone and the numbers a lesson's table shows."""
-
-    name: str
-    display: str
-    preprocess: str
-    native_size: int
-    min_size: int
-    params_millions: float
-    imagenet_top1: float  # published ImageNet top-1 accuracy, %
-    size_mb: float  # weights file, MB
-    keras_app: str | None = None  # attribute of keras.applications, None for offline ones
-
-
-CATALOGUE = {
-    info.name: info
-    for info in (
-        BackboneInfo("efficientnet_lite0", "EfficientNet-Lite0", "lite", 224, 32, 4.7, 75.1, 18.8),
-        BackboneInfo("efficientnet_lite1", "EfficientNet-Lite1", "lite", 240, 32, 5.4, 76.7, 21.9),
-        BackboneInfo("efficientnet_lite2", "EfficientNet-Lite2", "lite", 260, 32, 6.1, 77.6, 24.6),
-        BackboneInfo("vgg16", "VGG-16", "caffe", 224, 32, 138.4, 71.3, 528, "VGG16"),
-        BackboneInfo("vgg19", "VGG-19", "caffe", 224, 32, 143.7, 71.3, 549, "VGG19"),
-        BackboneInfo("resnet50", "ResNet-50", "caffe", 224, 32, 25.6, 74.9, 98, "ResNet50"),
-        BackboneInfo("inception_v3", "Inception-v3", "tf", 299, 75, 23.9, 77.9, 92, "InceptionV3"),
-        BackboneInfo("mobilenet_v2", "MobileNetV2", "tf", 224, 32, 3.5, 71.3, 14, "MobileNetV2"),
-        BackboneInfo("xception", "Xception", "tf", 299, 71, 22.9, 79.0, 88, "Xception"),
-        BackboneInfo("efficientnet_b0", "EfficientNet-B0", "none", 224, 32, 5.3, 77.1, 29, "EfficientNetB0"),
-    )
-}
+__all__ = [
+    "CATALOGUE",
+    "DEFAULT_BACKBONE",
+    "OFFLINE_BACKBONES",
+    "Backbone",
+    "BackboneInfo",
+    "Preprocess",
+    "imagenet_class_names",
+    "load_backbone",
+]
 
 
 @keras.saving.register_keras_serializable(package="tlcourse")
@@ -95,15 +70,6 @@ class Backbone(NamedTuple):
     preprocess: Preprocess
 
 
-def check_backbone_name(name: str) -> BackboneInfo:
-    """The catalogue entry for ``name``, or a CourseError listing the choices."""
-    if name not in CATALOGUE:
-        raise CourseError(
-            f"unknown backbone {name!r}: choose one of {', '.join(CATALOGUE)} (offline: {', '.join(OFFLINE_BACKBONES)})"
-        )
-    return CATALOGUE[name]
-
-
 def check_input_shape(info: BackboneInfo, input_shape) -> tuple[int, int, int]:
     """Refuse shapes the backbone cannot take, naming the smallest size that works."""
     shape = tuple(int(s) for s in input_shape)
@@ -123,7 +89,7 @@ def load_backbone(name: str = DEFAULT_BACKBONE, input_shape=(160, 160, 3), inclu
     ``include_top=True`` the full 1000-class ImageNet classifier (softmax output). Layers
     are named by block (stem, block groups, head) so ``tlcourse.freeze`` can freeze them.
     """
-    info = check_backbone_name(name)
+    info = backbone_info(name)
     shape = check_input_shape(info, input_shape)
     if info.keras_app is None:
         from tlcourse.efficientnet_lite import efficientnet_lite

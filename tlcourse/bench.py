@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tlcourse.backbones import OFFLINE_BACKBONES, load_backbone
+from tlcourse.backbones import load_backbone
 from tlcourse.cache import atomic_write_bytes
+from tlcourse.catalogue import CATALOGUE, OFFLINE_BACKBONES
 
 SIZES = (128, 160, 224)
 
@@ -229,7 +230,7 @@ def comparison(
     return {"image_size": image_size, "runs": out}
 
 
-NATIVE_SIZES = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_lite2": 260}
+NATIVE_SIZES = {name: CATALOGUE[name].native_size for name in OFFLINE_BACKBONES}
 
 
 def best_pretrained(seeds=(0, 1, 2), epochs: int = 20, backbones=None) -> dict:

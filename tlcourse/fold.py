@@ -16,6 +16,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from tlcourse.freeze import all_layers
+
 CONV_TYPES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)
 
 
@@ -35,16 +37,9 @@ def _bn_name_for(conv_name: str) -> str:
     return ""
 
 
-def _all_layers(model: keras.Model):
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
-
-
 def _pairs(model: keras.Model) -> dict[str, keras.layers.Layer]:
     """Convolution name -> the BatchNormalization layer that follows it (by name)."""
-    layers = {layer.name: layer for layer in _all_layers(model)}
+    layers = {layer.name: layer for layer in all_layers(model)}
     pairs = {}
     for name, layer in layers.items():
         bn = layers.get(_bn_name_for(name))
@@ -82,8 +77,8 @@ def fold_batchnorm(model: keras.Model) -> keras.Model | None:
         return layer.__class__.from_config(config)
 
     copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
-    originals = {layer.name: layer for layer in _all_layers(model)}
-    for layer in _all_layers(copy):
+    originals = {layer.name: layer for layer in all_layers(model)}
+    for layer in all_layers(copy):
         if isinstance(layer, keras.Model) or layer.name in folded_bn:
             continue
         source = originals[layer.name]

@@ -1,16 +1,9 @@
 """What trains and what stays frozen, by block, with BatchNormalization kept frozen.
 
 A pretrained base is a stack of blocks: a stem, block groups (stages), a head. The four
-fine-tuning strategies of the course differ only in how many of them train:
-
-========  =========================================  ==========================
-strategy  what trains                                 use when (target data)
-========  =========================================  ==========================
-full      the whole base + the new classifier         large, different
-most      all but the first third of the blocks       large, similar
-some      the last third of the blocks                small, different
-head      only the new classifier (frozen base)       small, similar
-========  =========================================  ==========================
+fine-tuning strategies of the course (their table is in ``tlcourse.catalogue``) differ only
+in how many of them train: ``full`` none frozen, ``most`` the first third frozen, ``some``
+all but the last third frozen, ``head`` every block frozen.
 
 BatchNormalization layers never train here: in Keras 3 ``fit`` overrides a nested
 ``base(x, training=False)``, and only ``layer.trainable = False`` keeps a BN layer on its
@@ -26,15 +19,8 @@ from dataclasses import dataclass
 
 import keras
 
+from tlcourse.catalogue import check_strategy
 from tlcourse.errors import CourseError
-
-STRATEGIES = ("full", "most", "some", "head")
-STRATEGY_ADVICE = {
-    "full": "large target set, different from ImageNet: retrain everything",
-    "most": "large target set, similar to ImageNet: retrain most of the base",
-    "some": "small target set, different from ImageNet: retrain the last blocks",
-    "head": "small target set, similar to ImageNet: freeze the base, train the head",
-}
 
 # (pattern on a layer name, block name): first match wins; unmatched (auto-named) layers
 # join the block of the next named layer, so Inception's branches join their "mixed" block.
@@ -54,19 +40,6 @@ _BLOCK_RULES = [
 ]
 
 
-LARGE_PER_CLASS = 1000  # from about this many labelled images per class, a target set counts as large
-
-
-def recommend_strategy(images_per_class: int, similar: bool) -> tuple[str, str]:
-    """The size x similarity table: ``(strategy, reason)`` for a target data set."""
-    large = images_per_class >= LARGE_PER_CLASS
-    strategy = {(False, True): "head", (False, False): "some", (True, True): "most", (True, False): "full"}[
-        (large, bool(similar))
-    ]
-    size = f"{images_per_class} images per class is {'large' if large else 'small'} (threshold {LARGE_PER_CLASS})"
-    return strategy, f"{size}; {STRATEGY_ADVICE[strategy]}"
-
-
 def block_of(name: str) -> str | None:
     """The block a layer of a known base belongs to, from its name (None: an unnamed layer)."""
     for pattern, block in _BLOCK_RULES:
@@ -74,6 +47,14 @@ def block_of(name: str) -> str | None:
         if match:
             return match.expand(block)
     return None
+
+
+def all_layers(model: keras.Model):
+    """Every layer of ``model``, the layers of nested models included (depth first)."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
 
 
 def find_base(model: keras.Model) -> keras.Model:
@@ -137,8 +118,7 @@ def freeze_up_to(model: keras.Model, n_frozen: int) -> None:
 
 def strategy_frozen_count(strategy: str, n_blocks: int) -> int:
     """How many leading blocks a strategy freezes (see the table in this module's docstring)."""
-    if strategy not in STRATEGIES:
-        raise CourseError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
+    check_strategy(strategy)
     third = math.ceil(n_blocks / 3)
     return {"full": 0, "most": third, "some": n_blocks - third, "head": n_blocks}[strategy]
 

@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from tlcourse.backbones import DEFAULT_BACKBONE, Backbone, check_backbone_name, imagenet_class_names, load_backbone
+from tlcourse.backbones import DEFAULT_BACKBONE, Backbone, imagenet_class_names, load_backbone
+from tlcourse.catalogue import backbone_info
 from tlcourse.images import decode_image
 
 CROP_FRACTION = 0.875  # ImageNet evaluation convention: resize, then keep the central 87.5 %
 
 
-@dataclass
-class Prediction:
-    """Top classes for one image: (class name, probability) pairs, best first."""
-
-    source: str
-    top: list[tuple[str, float]]
-
-    def __str__(self) -> str:
-        lines = [self.source]
-        lines += [f"  {i}. {name:<32} {p:6.1%}" for i, (name, p) in enumerate(self.top, start=1)]
-        return "\n".join(lines)
-
-
 def load_classifier(name: str = DEFAULT_BACKBONE, image_size: int | None = None) -> Backbone:
     """The backbone with its 1000-class ImageNet head, at its native input size by default."""
-    size = image_size or check_backbone_name(name).native_size
+    size = image_size or backbone_info(name).native_size
     return load_backbone(name, (size, size, 3), include_top=True)
 
 
@@ -45,9 +32,9 @@ def prepare(image: np.ndarray | str | Path, size: int) -> np.ndarray:
         return array
     from PIL import Image
 
-    from tlcourse.images import _to_rgb, fit_square
+    from tlcourse.images import fit_square, to_rgb
 
-    return np.asarray(fit_square(_to_rgb(Image.fromarray(np.asarray(image))), size, CROP_FRACTION))
+    return np.asarray(fit_square(to_rgb(Image.fromarray(np.asarray(image))), size, CROP_FRACTION))
 
 
 def top_k(probabilities: np.ndarray, k: int = 5) -> list[tuple[str, float]]:

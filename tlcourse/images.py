@@ -1,4 +1,4 @@
-"""Decode one image file into a fixed-size RGB array, or say why it cannot be used.
+"""Decode one image (a file, or the bytes of an upload) into a fixed-size RGB array, or say why not.
 
 Students bring folders with anything in them: CMYK JPEGs, 16-bit PNGs, palette images
 with transparency, rotated phone photos, HTML saved as ``.png``, placeholders from dead
@@ -9,6 +9,7 @@ an RGB ``uint8`` array or a short reason, and nothing raises.
 from __future__ import annotations
 
 import hashlib
+import io
 import stat
 import warnings
 from pathlib import Path
@@ -25,7 +26,7 @@ KNOWN_PLACEHOLDERS = {
 }
 
 
-def _to_rgb(im: Image.Image) -> Image.Image:
+def to_rgb(im: Image.Image) -> Image.Image:
     """Convert any Pillow mode to RGB: transparency onto white, 16/32-bit scaled to 8-bit."""
     if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         a = np.asarray(im, dtype=np.float64)
@@ -49,17 +50,24 @@ def fit_square(im: Image.Image, size: int, crop_fraction: float = 1.0) -> Image.
     return im.crop((left, top, left + size, top + size))
 
 
-def decode_image(path: str | Path, size: int, crop_fraction: float = 1.0) -> tuple[np.ndarray | None, str]:
-    """Return ``(array, "")`` with an RGB uint8 ``size x size`` image, or ``(None, reason)``."""
-    path = Path(path)
-    if path.name.startswith("."):
-        return None, "hidden file (name starts with '.'): not used"
-    try:
-        if not stat.S_ISREG(path.stat().st_mode):  # never read a pipe or a device: it could block forever
-            return None, "not a regular file (a pipe, socket or device)"
-        raw = path.read_bytes()
-    except OSError as err:
-        return None, f"cannot read file ({err.strerror or err})"
+def decode_image(source: str | Path | bytes, size: int, crop_fraction: float = 1.0) -> tuple[np.ndarray | None, str]:
+    """Return ``(array, "")`` with an RGB uint8 ``size x size`` image, or ``(None, reason)``.
+
+    ``source`` is a path or the encoded bytes of a file (an upload): both go through the same
+    decoding (EXIF rotation, CMYK, 16-bit, transparency, placeholders, damaged files).
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        raw = bytes(source)
+    else:
+        path = Path(source)
+        if path.name.startswith("."):
+            return None, "hidden file (name starts with '.'): not used"
+        try:
+            if not stat.S_ISREG(path.stat().st_mode):  # never read a pipe or a device: it could block forever
+                return None, "not a regular file (a pipe, socket or device)"
+            raw = path.read_bytes()
+        except OSError as err:
+            return None, f"cannot read file ({err.strerror or err})"
     if not raw:
         return None, "empty file (0 bytes)"
     if hashlib.sha256(raw).hexdigest() in KNOWN_PLACEHOLDERS:
@@ -67,10 +75,10 @@ def decode_image(path: str | Path, size: int, crop_fraction: float = 1.0) -> tup
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(io.BytesIO(raw)) as im:
                 im.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, far less memory
                 im = ImageOps.exif_transpose(im)
-                im = _to_rgb(im)
+                im = to_rgb(im)
                 return np.asarray(fit_square(im, size, crop_fraction), dtype=np.uint8), ""
     except UnidentifiedImageError:
         return None, "not an image Pillow can read (wrong extension or not an image)"

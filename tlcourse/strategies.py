@@ -21,16 +21,13 @@ from pathlib import Path
 
 import keras
 
-from tlcourse.backbones import DEFAULT_BACKBONE, load_backbone
+from tlcourse.backbones import load_backbone
+from tlcourse.catalogue import DEFAULT_BACKBONE, FINE_TUNE_LR_FACTOR, check_strategy
 from tlcourse.checkpoint import Checkpointer
 from tlcourse.datasets import ImageData
-from tlcourse.errors import CourseError
-from tlcourse.freeze import STRATEGIES, apply_strategy
+from tlcourse.freeze import apply_strategy
 from tlcourse.models import scratch_cnn, transfer_model
 from tlcourse.train import FitResult, compile_classifier, fit, fit_cached
-
-ALL_STRATEGIES = ("scratch",) + STRATEGIES
-FINE_TUNE_LR_FACTOR = 100
 
 
 @dataclass
@@ -60,12 +57,6 @@ class _Plan:
     checkpointer: Checkpointer | None
 
 
-def _join(first: FitResult, second: FitResult) -> FitResult:
-    history = {k: first.history.get(k, []) + second.history.get(k, []) for k in first.history}
-    notes = {"head_epochs": first.epochs, "fine_tune_epochs": second.epochs}
-    return FitResult(history, first.seconds + second.seconds, first.extract_seconds, notes)
-
-
 def _with_prior(prior: dict, result: FitResult) -> FitResult:
     """Prepend the history of epochs run before an interruption."""
     history = {k: prior.get(k, []) + v for k, v in result.history.items()}
@@ -93,8 +84,7 @@ def train_with_strategy(
     resume: bool = False,
 ) -> StrategyRun:
     """Build, compile and train a model for ``data`` with ``strategy`` (see module doc)."""
-    if strategy not in ALL_STRATEGIES:
-        raise CourseError(f"unknown strategy {strategy!r}: use one of {', '.join(ALL_STRATEGIES)}")
+    check_strategy(strategy, scratch=True)
     checkpointer = Checkpointer(checkpoint_dir) if checkpoint_dir else None
     state = checkpointer.load() if (checkpointer and resume) else None
     plan = _Plan(

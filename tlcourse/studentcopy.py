@@ -22,7 +22,8 @@ from tlcourse.errors import CourseError
 BEGIN, END, STUB = "### BEGIN SOLUTION", "### END SOLUTION", "#> "
 MD_BLOCK = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->", re.DOTALL)
 MD_STUB = "*Write your answer here.*"
-DEFAULT_STUB = "# YOUR CODE HERE"
+# A block with no "#> " stub: a body that always parses, and says what is missing when run (nbgrader's style).
+DEFAULT_STUB = ("# YOUR CODE HERE", 'raise NotImplementedError("write your code here")')
 
 
 def solution_blocks(source: str) -> list[list[str]]:
@@ -41,7 +42,7 @@ def solution_blocks(source: str) -> list[list[str]]:
 
 
 def strip_code(source: str, where: str = "") -> str:
-    """Replace each solution block by its stub lines (or a 'YOUR CODE HERE' comment)."""
+    """Replace each solution block by its stub lines (or ``DEFAULT_STUB``: a line that raises)."""
     out, stub, inside = [], [], False
     for line in source.splitlines():
         stripped = line.strip()
@@ -53,7 +54,7 @@ def strip_code(source: str, where: str = "") -> str:
         elif stripped == END:
             if not inside:
                 raise CourseError(f"{where}: {END} without {BEGIN}")
-            out.extend(stub or [block_indent + DEFAULT_STUB])
+            out.extend(stub or [block_indent + line for line in DEFAULT_STUB])
             inside = False
         elif inside:
             if stripped.startswith(STUB.strip()):
@@ -130,6 +131,32 @@ def strip_masters(solutions: Path) -> list[str]:
     return changed
 
 
+SOURCES_KEY = "$sources"  # public.json's entry naming what it was computed from
+
+
+def public_sources_digest() -> str:
+    """sha256 of the files ``public.json`` is computed from: the checks (cases) and the keys (results).
+
+    ``tlcourse lessons --check`` compares this alone, so it needs no TensorFlow; the test suite
+    recomputes the results themselves.
+    """
+    import hashlib
+    import importlib.util
+
+    from tlcourse.checks import PUBLIC_FILE
+
+    folders = [PUBLIC_FILE.parent]
+    spec = importlib.util.find_spec("tlcourse_keys")
+    if spec is not None and spec.submodule_search_locations:
+        folders += [Path(p) for p in spec.submodule_search_locations]
+    h = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(folder.glob("*.py")):
+            h.update(f"{folder.name}/{path.name}\0".encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def public_results() -> str:
     """``public.json``: every exercise's public cases with the results a right answer gives on them.
 
@@ -145,7 +172,7 @@ def public_results() -> str:
         raise CourseError("the answer keys (tlcourse_keys) are not installed: public results come from them")
     load_all()
     load_keys_hidden()
-    lines = []
+    lines = [f"{json.dumps(SOURCES_KEY)}: {json.dumps(public_sources_digest())}"]
     for exercise_id in sorted(REGISTRY, key=lambda i: [int(p) for p in i.split(".")]):
         ex = REGISTRY[exercise_id]
         cases = ex.cases(None)
@@ -159,11 +186,22 @@ def public_results() -> str:
 
 
 def write_public_results(check: bool = False) -> bool:
-    """Write (or with ``check``, compare) ``tlcourse/checks/public.json``; True when it was stale."""
+    """Write ``tlcourse/checks/public.json`` if stale; True when it was.
+
+    With ``check``, only compare the digest of its sources (fast, no TensorFlow) and write nothing.
+    """
+    import json
+
     from tlcourse.checks import PUBLIC_FILE
 
+    if check:
+        try:
+            stored = json.loads(PUBLIC_FILE.read_text()).get(SOURCES_KEY)
+        except (OSError, ValueError, AttributeError):
+            return True
+        return stored != public_sources_digest()
     text = public_results()
     stale = not PUBLIC_FILE.exists() or PUBLIC_FILE.read_text() != text
-    if stale and not check:
+    if stale:
         PUBLIC_FILE.write_text(text)
     return stale

@@ -9,7 +9,6 @@ model then holds the trained head. Augmentation is the one thing this path canno
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tlcourse.cache import atomic_write_bytes
+from tlcourse.cache import atomic_write_bytes, save_model
 from tlcourse.datasets import ImageData
 from tlcourse.errors import CourseError
 from tlcourse.features import features_of
@@ -205,17 +204,6 @@ def evaluate(model: keras.Model, data: ImageData, split: str = "val", batch_size
     probs = model.predict(part.images.astype(np.float32), batch_size=batch_size, verbose=0)
     predicted = probs.argmax(axis=1)
     return {"accuracy": float((predicted == part.labels).mean()), "predicted": predicted, "probabilities": probs}
-
-
-def save_model(model: keras.Model, path: Path) -> None:
-    """Save a ``.keras`` file atomically: a killed process never leaves half a model."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def save_run(model: keras.Model, result: FitResult, summary: dict, out: Path) -> None:

@@ -159,3 +159,48 @@ def plot_curve(x, ys: Mapping[str, Sequence[float]], xlabel: str, ylabel: str, e
     ax.grid(alpha=0.3)
     ax.legend()
     return fig
+
+
+def _rgb(image) -> np.ndarray:
+    """One RGB image as float32 (height, width, 3); a grey image is repeated over the channels."""
+    array = np.asarray(image)
+    if array.ndim == 4 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim == 2:
+        array = np.stack([array] * 3, axis=-1)
+    if array.ndim != 3 or array.shape[-1] != 3:
+        raise ValueError(f"expected one RGB image shaped (height, width, 3), got shape {array.shape}")
+    return array.astype(np.float32)
+
+
+def overlay(image, heatmap, alpha: float = 0.45, cmap: str = "jet") -> np.ndarray:
+    """The image with a heatmap (e.g. Grad-CAM's) blended on top in colour, as RGB uint8 of the image's size."""
+    import matplotlib
+
+    pixels = _rgb(image)
+    heat = np.asarray(heatmap, dtype=np.float32)
+    if heat.shape != pixels.shape[:2]:
+        from PIL import Image
+
+        heat = np.asarray(Image.fromarray(heat).resize(pixels.shape[1::-1], Image.Resampling.BILINEAR))
+    colours = matplotlib.colormaps[cmap](np.clip(heat, 0, 1))[..., :3] * 255.0
+    return np.clip((1 - alpha) * pixels + alpha * colours, 0, 255).astype(np.uint8)
+
+
+def plot_gradcam(
+    images: Sequence, heatmaps: Sequence, titles: Sequence[str] | None = None, size: float = 2.6, alpha: float = 0.45
+):
+    """Each image above its heatmap overlay, one column per image; returns the Figure."""
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(size * n, size * 2 + 0.4), squeeze=False)
+    for k in range(n):
+        axes[0, k].imshow(_rgb(images[k]).astype(np.uint8))
+        axes[1, k].imshow(overlay(images[k], heatmaps[k], alpha))
+        if titles is not None:
+            axes[0, k].set_title(titles[k], fontsize=9)
+        for ax in axes[:, k]:
+            ax.axis("off")
+    axes[0, 0].text(-0.08, 0.5, "image", transform=axes[0, 0].transAxes, rotation=90, va="center", ha="right")
+    axes[1, 0].text(-0.08, 0.5, "Grad-CAM", transform=axes[1, 0].transAxes, rotation=90, va="center", ha="right")
+    fig.tight_layout()
+    return fig

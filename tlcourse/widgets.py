@@ -21,11 +21,10 @@ import ipywidgets as widgets
 import keras
 import numpy as np
 
+from tlcourse.catalogue import STRATEGIES, recommend_strategy
 from tlcourse.freeze import (
-    STRATEGIES,
     blocks,
     frozen_blocks,
-    recommend_strategy,
     set_frozen_blocks,
     strategy_frozen_count,
     trainable_summary,
@@ -263,22 +262,24 @@ class PhotoClassifier(_TextFallback, widgets.VBox):
 
     def classify_bytes(self, data: bytes, name: str = "photo") -> list[tuple[str, float]]:
         """Classify an encoded image (what an upload gives); shows and returns the top classes."""
-        from PIL import Image, UnidentifiedImageError
+        from tlcourse.imagenet import CROP_FRACTION
+        from tlcourse.images import decode_image
 
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                array = np.asarray(im.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as err:
-            _set_output(self.output, text=f"{name}: not an image this classifier can read ({err})")
+        prepared, reason = decode_image(data, self.classifier.model.input_shape[1], CROP_FRACTION)
+        if prepared is None:
+            _set_output(self.output, text=f"{name}: {reason}")
             self.last = []
             return []
-        return self.classify_array(array, name)
+        return self._classify(prepared, name)
 
     def classify_array(self, image: np.ndarray, name: str = "photo") -> list[tuple[str, float]]:
-        from tlcourse.imagenet import classify, prepare
+        from tlcourse.imagenet import prepare
 
-        size = self.classifier.model.input_shape[1]
-        prepared = prepare(image, size)
+        return self._classify(prepare(image, self.classifier.model.input_shape[1]), name)
+
+    def _classify(self, prepared: np.ndarray, name: str) -> list[tuple[str, float]]:
+        from tlcourse.imagenet import classify
+
         self.last = classify(self.classifier, [prepared], self.top)[0]
         heatmap = self._heatmap(prepared)
         _set_output(self.output, fig=self._figure(prepared, heatmap, name))

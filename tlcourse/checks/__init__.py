@@ -219,7 +219,8 @@ def keys():
 def _public() -> dict:
     if not PUBLIC_FILE.exists():
         return {}
-    return {k: plain.decode(v, builds=True) for k, v in json.loads(PUBLIC_FILE.read_text()).items()}
+    stored = json.loads(PUBLIC_FILE.read_text())
+    return {k: plain.decode(v, builds=True) for k, v in stored.items() if not k.startswith("$")}
 
 
 def public_cases(exercise_id: str) -> list[dict]:

@@ -203,13 +203,9 @@ def cases_small_cnn(rng):
 def _convolutions(model) -> int:
     import keras
 
-    count = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            count += _convolutions(layer)
-        elif isinstance(layer, keras.layers.Conv2D):
-            count += 1
-    return count
+    from tlcourse.freeze import all_layers
+
+    return sum(isinstance(layer, keras.layers.Conv2D) for layer in all_layers(model))
 
 
 @exercise(

@@ -130,18 +130,11 @@ def cases_swap_head(rng):
     ]
 
 
-def _all_layers(model):
-    import keras
-
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
-
-
 def _reuses(model, source) -> tuple[bool, bool]:
     """(the source's conv and BN layers are in ``model`` with their trained weights, its classifier is not)."""
-    layers = {layer.name: layer for layer in _all_layers(model)}
+    from tlcourse.freeze import all_layers
+
+    layers = {layer.name: layer for layer in all_layers(model)}
     kept = all(
         name in layers
         and len(layers[name].weights) == len(source.get_layer(name).weights)

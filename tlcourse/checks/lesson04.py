@@ -49,16 +49,6 @@ def toy_lite_model(seed: int = 0, num_classes: int = 2, size: int = 32):
     return transfer_model(Backbone(base, Preprocess("lite", name="toy_preprocess")), num_classes)
 
 
-def all_layers(model):
-    """Every layer of a model, nested models' layers included."""
-    import keras
-
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from all_layers(layer)
-
-
 def toy_batch(seed: int = 0, n: int = 16, size: int = 32):
     rng = np.random.default_rng(seed)
     return rng.uniform(0, 255, (n, size, size, 3)).astype("float32"), rng.integers(0, 2, n).astype("int32")
@@ -93,7 +83,7 @@ def cases_choose(rng):
     cases=cases_choose,
 )
 def judge_choose(m, cases, results, expected):
-    from tlcourse.freeze import STRATEGIES
+    from tlcourse.catalogue import STRATEGIES
 
     if not_callable(m, "choose_strategy", results):
         return
@@ -208,6 +198,8 @@ class FineTuningState:
     def before(self, args):
         import keras
 
+        from tlcourse.freeze import all_layers
+
         model = args[0]
         return {
             "optimizer": model.optimizer,
@@ -218,7 +210,7 @@ class FineTuningState:
     def after(self, args, returned, state):
         import keras
 
-        from tlcourse.freeze import find_base, is_batchnorm
+        from tlcourse.freeze import all_layers, find_base, is_batchnorm
 
         model = args[0]
         base = find_base(model)
