@@ -282,3 +282,72 @@ def test_a_box_whose_outer_process_dies_first_leaves_no_cgroup(tmp_path):
     outer.wait()
     limiter.end()
     assert [p for p in limiter.paths if p.exists()] == []
+
+
+# --------------------------------------------------------------------------- resume
+
+
+def _class_of(submissions: Path, n: int) -> None:
+    for k in range(n):
+        (submissions / f"s{k}").mkdir(parents=True)
+        write_notebook(submissions / f"s{k}" / f"{LESSON2}.ipynb", [PREAMBLE, *HONEST])
+
+
+def _stored(out: Path, pattern: str = f"*/{LESSON2}.json") -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted((out / "results").glob(pattern))}
+
+
+def test_a_batch_killed_with_kill_9_resumes_losing_nothing_and_grading_nothing_twice(tmp_path):
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    _class_of(submissions, 3)
+    command = [sys.executable, "-m", "tlcourse", "grade", str(submissions), "--out", str(out), "--jobs", "2"]
+    grader = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(1200):
+            if len(_stored(out)) >= 1 or grader.poll() is not None:
+                break
+            time.sleep(0.1)
+        grader.kill()  # SIGKILL, mid-batch: some notebooks done, others in flight
+    finally:
+        grader.wait()
+    before, stored_at_kill = _stored(out), len(_stored(out, "*/*.json"))
+    assert 1 <= len(before) < 3, f"the kill came at a bad moment: {len(before)} of 3 notebooks were stored"
+    assert not (out / "grades.csv").exists()
+
+    resumed = _grade(submissions, out, "--jobs", "2")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    total = 3 * len(lessons())  # 3 lesson-2 notebooks and 15 missing ones, each a stored result
+    assert f"graded {total - stored_at_kill} notebooks, reused {stored_at_kill} stored results" in resumed.stdout
+    after = _stored(out)
+    assert len(after) == 3 and all(after[name] == data for name, data in before.items())  # none graded twice
+    resumed_csv = (out / "grades.csv").read_text()
+
+    # --regrade: the whole class again, uninterrupted, with the same secret: the same grades
+    regraded = _grade(submissions, out, "--jobs", "2", "--regrade")
+    assert f"graded {total} notebooks, reused 0" in regraded.stdout
+    assert (out / "grades.csv").read_text() == resumed_csv
+
+    # a changed notebook is graded again, and only it
+    write_notebook(submissions / "s0" / f"{LESSON2}.ipynb", [PREAMBLE])
+    again = _grade(submissions, out)
+    assert f"graded 1 notebooks, reused {total - 1} stored results" in again.stdout
+    assert float(_grades(out)[("s0", "2.4")]["points"]) == 0 and float(_grades(out)[("s1", "2.4")]["points"]) == 3
+
+
+def test_a_dask_cluster_gives_the_grades_of_the_local_path(tmp_path):
+    """A real distributed.LocalCluster, two worker processes: each grades in its own box."""
+    distributed = pytest.importorskip("distributed")
+    submissions, local, remote = tmp_path / "submissions", tmp_path / "local", tmp_path / "remote"
+    _class_of(submissions, 2)
+    assert _grade(submissions, local, "--jobs", "2").returncode == 0
+    remote.mkdir()
+    shutil.copy(local / ".grading-secret", remote / ".grading-secret")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        result = _grade(submissions, remote, "--scheduler", cluster.scheduler_address)
+        ran = cluster.scheduler.task_prefixes.get("grade_task")
+        on_workers = ran.state_counts["memory"] if ran is not None else 0  # tasks that finished on a worker
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert on_workers == 2 * len(lessons()), on_workers  # every notebook was a task on the cluster
+    assert (remote / "grades.csv").read_text() == (local / "grades.csv").read_text()

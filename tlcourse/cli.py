@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-gb", type=float, default=4.0, help="memory limit per notebook (all its box holds)")
     p.add_argument("--check-timeout", type=float, default=60, help="seconds for checking one exercise (default 60)")
     p.add_argument("--hidden-tests", type=Path, default=None, help="a Python file with more @hidden_test checks")
+    p.add_argument("--regrade", action="store_true", help="grade every notebook again (default: reuse stored results)")
+    p.add_argument("--roster", type=Path, default=None, help="CSV: folder,name,id,sis_id,email,section")
+    p.add_argument("--scheduler", default=None, help="a Dask scheduler (tcp://host:8786): grade on its workers")
+    p.add_argument("--lms", choices=("canvas", "moodle"), default=None, help="also write that LMS's gradebook import")
     p.add_argument(
         "--no-sandbox",
         action="store_true",
@@ -125,7 +129,16 @@ def cmd_grade(args) -> int:
     if args.memory_gb <= 0 or args.timeout <= 0 or args.check_timeout <= 0:
         raise CourseError("--memory-gb, --timeout and --check-timeout must be positive")
     options = GradeOptions(
-        args.timeout, args.jobs, args.memory_gb, args.hidden_tests, args.check_timeout, sandbox=not args.no_sandbox
+        args.timeout,
+        args.jobs,
+        args.memory_gb,
+        args.hidden_tests,
+        args.check_timeout,
+        sandbox=not args.no_sandbox,
+        regrade=args.regrade,
+        roster=args.roster,
+        lms=args.lms,
+        scheduler=args.scheduler,
     )
     grade(args.submissions, args.out, options)
     return 0

@@ -134,29 +134,6 @@ def strip_masters(solutions: Path) -> list[str]:
 SOURCES_KEY = "$sources"  # public.json's entry naming what it was computed from
 
 
-def public_sources_digest() -> str:
-    """sha256 of the files ``public.json`` is computed from: the checks (cases) and the keys (results).
-
-    ``tlcourse lessons --check`` compares this alone, so it needs no TensorFlow; the test suite
-    recomputes the results themselves.
-    """
-    import hashlib
-    import importlib.util
-
-    from tlcourse.checks import PUBLIC_FILE
-
-    folders = [PUBLIC_FILE.parent]
-    spec = importlib.util.find_spec("tlcourse_keys")
-    if spec is not None and spec.submodule_search_locations:
-        folders += [Path(p) for p in spec.submodule_search_locations]
-    h = hashlib.sha256()
-    for folder in folders:
-        for path in sorted(folder.glob("*.py")):
-            h.update(f"{folder.name}/{path.name}\0".encode())
-            h.update(path.read_bytes())
-    return h.hexdigest()
-
-
 def public_results() -> str:
     """``public.json``: every exercise's public cases with the results a right answer gives on them.
 
@@ -165,14 +142,14 @@ def public_results() -> str:
     """
     import json
 
-    from tlcourse.checks import HIDDEN, REGISTRY, keys, load_all, load_keys_hidden, plain
+    from tlcourse.checks import HIDDEN, REGISTRY, keys, load_all, load_keys_hidden, plain, sources_digest
 
     module = keys()
     if module is None:
         raise CourseError("the answer keys (tlcourse_keys) are not installed: public results come from them")
     load_all()
     load_keys_hidden()
-    lines = [f"{json.dumps(SOURCES_KEY)}: {json.dumps(public_sources_digest())}"]
+    lines = [f"{json.dumps(SOURCES_KEY)}: {json.dumps(sources_digest())}"]
     for exercise_id in sorted(REGISTRY, key=lambda i: [int(p) for p in i.split(".")]):
         ex = REGISTRY[exercise_id]
         cases = ex.cases(None)
@@ -192,14 +169,14 @@ def write_public_results(check: bool = False) -> bool:
     """
     import json
 
-    from tlcourse.checks import PUBLIC_FILE
+    from tlcourse.checks import PUBLIC_FILE, sources_digest
 
     if check:
         try:
             stored = json.loads(PUBLIC_FILE.read_text()).get(SOURCES_KEY)
         except (OSError, ValueError, AttributeError):
             return True
-        return stored != public_sources_digest()
+        return stored != sources_digest()
     text = public_results()
     stale = not PUBLIC_FILE.exists() or PUBLIC_FILE.read_text() != text
     if stale:

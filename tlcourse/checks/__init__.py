@@ -216,6 +216,27 @@ def keys():
 
 
 @cache
+def sources_digest(*extra: Path) -> str:
+    """sha256 of the checks (cases, judges), the answer keys and ``extra`` folders' Python files.
+
+    ``public.json`` records it (``tlcourse lessons --check`` compares it without TensorFlow), and
+    the grader keys stored results by it (with the grading package): change a check, regrade.
+    """
+    import hashlib
+    import importlib.util
+
+    folders = [PUBLIC_FILE.parent]
+    spec = importlib.util.find_spec(KEYS_PACKAGE)
+    if spec is not None and spec.submodule_search_locations:
+        folders += [Path(p) for p in spec.submodule_search_locations]
+    h = hashlib.sha256()
+    for folder in [*folders, *extra]:
+        for path in sorted(Path(folder).glob("*.py")):
+            h.update(f"{Path(folder).name}/{path.name}\0".encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def _public() -> dict:
     if not PUBLIC_FILE.exists():
         return {}

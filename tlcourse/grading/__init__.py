@@ -25,17 +25,18 @@ import os
 import secrets
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 from tlcourse.cache import atomic_write_bytes
 from tlcourse.checks import Feedback, exercises_of, keys, lessons, load_hidden_tests, load_keys_hidden, plain
 from tlcourse.errors import CourseError
-from tlcourse.grading import report
+from tlcourse.grading import gradebook, report, store
 from tlcourse.grading.box import BoxSpec, Limiter, Limits, box_problem, finish_cleanups
 from tlcourse.grading.intake import find_submission, safe_name, student_folders
 from tlcourse.grading.judge import grading_cases, judge_in_subprocess, max_points, probe_input
+from tlcourse.grading.progress import Progress
 from tlcourse.grading.runner import NotebookRun, run_notebook
 
 SECRET_FILE = ".grading-secret"  # in OUT: the seed of every notebook's cases (a rerun draws the same)
@@ -49,6 +50,10 @@ class GradeOptions:
     hidden_file: Path | None = None
     check_timeout: float = 60
     sandbox: bool = True
+    regrade: bool = False  # grade every notebook again, even those with a stored result
+    roster: Path | None = None  # CSV folder,name,id,sis_id,email,section (gradebook.ROSTER_COLUMNS)
+    lms: str | None = None  # canvas | moodle: also write that LMS's gradebook import file
+    scheduler: str | None = None  # a Dask scheduler's address: grade on its workers instead of locally
 
 
 @dataclass
@@ -69,9 +74,11 @@ def notebook_seed(secret: str, student: str, lesson: str) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-def grade_notebook(student: str, folder: Path, lesson: str, options: GradeOptions, secret: str) -> NotebookResult:
+def grade_notebook(
+    student: str, folder: Path, lesson: str, options: GradeOptions, secret: str, submission=None
+) -> NotebookResult:
     """Read, run and judge one student's notebook for ``lesson``; every failure becomes marks."""
-    submission = find_submission(folder, lesson)
+    submission = submission or find_submission(folder, lesson)
     if submission.status != "ok":
         return NotebookResult(
             student,
@@ -102,12 +109,71 @@ def grade_notebook(student: str, folder: Path, lesson: str, options: GradeOption
             "reports": run.reports,
             "unprobed": run.unprobed_reason,
         }
+        began = time.monotonic()
         feedback = judge_in_subprocess(request, judge_dir)
+        run.timings["judge"] = time.monotonic() - began
     if run.status != "ok":
         for fb in feedback:
             if fb.status == "error" and fb.message.startswith("not checked"):
                 fb.status = run.status
     return NotebookResult(student, lesson, run, feedback)
+
+
+_HIDDEN_LOADED: set[str] = set()  # hidden-test files registered in this process (a second load would double them)
+
+
+def _ensure_hidden(options: GradeOptions) -> None:
+    """The hidden tests registered here too (a cluster worker is a fresh process): they count in the maxima."""
+    load_keys_hidden()
+    if options.hidden_file and str(options.hidden_file) not in _HIDDEN_LOADED:
+        _HIDDEN_LOADED.add(str(options.hidden_file))
+        load_hidden_tests(options.hidden_file)
+
+
+def grade_task(student: str, folder: str, lesson: str, options: GradeOptions, secret: str, version: str) -> dict:
+    """Grade one notebook and return its result as plain data: what the local pool and a cluster worker run.
+
+    A cluster worker grades in its own box exactly as the local path does; only the record (verdicts,
+    run status) travels back.
+    """
+    _ensure_hidden(options)
+    submission = find_submission(Path(folder), lesson)
+    key = store.result_key(submission, version)
+    try:
+        problem = box_problem() if options.sandbox and submission.status == "ok" else ""
+        if problem:
+            message = f"this machine cannot build the grading box ({problem})"
+            result = NotebookResult(student, lesson, NotebookRun("error", message), _zero(lesson, "error", message))
+        else:
+            result = grade_notebook(student, Path(folder), lesson, options, secret, submission)
+    except Exception as err:  # a grader bug must not cost the rest of the class their marks
+        if os.environ.get("TLCOURSE_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        message = f"the grader failed on this notebook ({type(err).__name__}); please report it"
+        result = NotebookResult(student, lesson, NotebookRun("error", message), _zero(lesson, "error", message))
+    return store.to_record(result, key)
+
+
+def _on_cluster(address: str, todo: list[int], args: list[tuple], finished) -> None:
+    """Send each notebook to a Dask cluster (``distributed``); ``finished(i, record)`` as they come back."""
+    try:
+        from distributed import Client
+        from distributed import as_completed as completed
+    except ImportError:
+        raise CourseError("--scheduler needs Dask's distributed: pip install distributed") from None
+    try:
+        client = Client(address, timeout=30)
+    except (OSError, TimeoutError) as err:
+        raise CourseError(f"cannot reach the Dask scheduler at {address} ({err}): is it running?") from None
+    with client:
+        futures = {client.submit(grade_task, *a, pure=False): i for i, a in zip(todo, args)}
+        for future in completed(futures):
+            try:
+                finished(futures[future], future.result())
+            except Exception as err:  # a worker that died: this notebook's marks say so
+                finished(futures[future], None, f"{type(err).__name__} on the cluster")
 
 
 def _secret(out: Path) -> str:
@@ -133,7 +199,8 @@ def check_ready(options: GradeOptions) -> str:
         if problem:
             raise CourseError(f"cannot build the grading box: {problem}; or pass --no-sandbox for notebooks you trust")
     load_keys_hidden()
-    if options.hidden_file:
+    if options.hidden_file and str(options.hidden_file) not in _HIDDEN_LOADED:
+        _HIDDEN_LOADED.add(str(options.hidden_file))
         try:
             added = load_hidden_tests(options.hidden_file)
         except Exception as err:
@@ -151,8 +218,6 @@ def check_ready(options: GradeOptions) -> str:
 
 def grade(submissions: Path, out: Path, options: GradeOptions) -> list[NotebookResult]:
     """Grade every student folder in ``submissions``; write ``out``; return the results."""
-    from tqdm.auto import tqdm
-
     submissions, out = Path(submissions).resolve(), Path(out).resolve()
     if not submissions.is_dir():
         raise CourseError(f"no submissions folder at {submissions}: give a folder with one folder per student")
@@ -162,33 +227,62 @@ def grade(submissions: Path, out: Path, options: GradeOptions) -> list[NotebookR
     if not students:
         raise CourseError(f"{submissions} has no student folders (one folder per student, holding their notebooks)")
     isolation = check_ready(options)
+    if options.lms and not options.roster:
+        raise CourseError("--lms needs --roster: the gradebook keys students on the roster's ids")
+    roster = gradebook.read_roster(options.roster) if options.roster else None
     out.mkdir(parents=True, exist_ok=True)
     secret = _secret(out)
     for note in notes:
         print(f"note: {note}")
     tasks = [(name, path, lesson) for name, path in students for lesson in lessons()]
-
-    def work(task):
-        name, path, lesson = task
-        try:
-            return grade_notebook(name, path, lesson, options, secret)
-        except Exception as err:  # a grader bug must not cost the rest of the class their marks
-            if os.environ.get("TLCOURSE_DEBUG"):
-                import traceback
-
-                traceback.print_exc()
-            message = f"the grader failed on this notebook ({type(err).__name__}); please report it"
-            return NotebookResult(name, lesson, NotebookRun("error", message), _zero(lesson, "error", message))
+    version = store.grading_version(options)
 
     started = time.monotonic()
-    results: list[NotebookResult] = []
-    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-        for result in tqdm(pool.map(work, tasks), total=len(tasks), desc="grading", unit="notebook"):
-            results.append(result)
+    results: dict[int, NotebookResult] = {}
+    todo = []
+    for i, (name, path, lesson) in enumerate(tasks):
+        stored = None
+        if not options.regrade:
+            stored = store.load(out, name, lesson, store.result_key(find_submission(path, lesson), version))
+        if stored is not None:
+            results[i] = stored
+        else:
+            todo.append(i)
+    progress = Progress(len(tasks), max(1, options.jobs))
+    progress.start(len(results))
+
+    def finished(i: int, record: dict | None, problem: str = "") -> None:
+        name, _, lesson = tasks[i]
+        result = store.from_record(record, name, lesson) if isinstance(record, dict) else None
+        if result is None:
+            message = f"the grader failed on this notebook ({problem or 'no result came back'}); please report it"
+            result = NotebookResult(name, lesson, NotebookRun("error", message), _zero(lesson, "error", message))
+        else:
+            store.save_record(out, record)  # as soon as it is known: a killed batch keeps it
+        results[i] = result
+        progress.finished(f"{safe_name(name)} {lesson}: {result.run.status}")
+
+    args = [(tasks[i][0], str(tasks[i][1]), tasks[i][2], options, secret, version) for i in todo]
+    if options.scheduler:
+        _on_cluster(options.scheduler, todo, args, finished)
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+            futures = {pool.submit(grade_task, *a): i for i, a in zip(todo, args)}
+            for future in as_completed(futures):
+                finished(futures[future], future.result())
+    progress.close()
+    print(f"graded {len(todo)} notebooks, reused {len(tasks) - len(todo)} stored results ({out / 'results'})")
+    results = [results[i] for i in range(len(tasks))]
     left = finish_cleanups()
     if left:
         isolation += f"; {left} box cgroup(s) could not be removed yet"
     write_outputs(results, out, time.monotonic() - started, isolation)
+    if roster is None:  # the per-exercise table still has every folder
+        roster = [gradebook.Student(name, "", "", "", "", "") for name, _ in students]
+    for line in gradebook.write_gradebook(results, roster, options.lms, out):
+        print(f"roster: {line}")
+    if options.lms:
+        print(f"wrote {out / f'gradebook-{options.lms}.csv'} and {out / 'exercises.csv'}")
     return results
 
 

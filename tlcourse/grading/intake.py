@@ -11,6 +11,7 @@ are written.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -29,6 +30,7 @@ class Submission:
     status: str  # ok | missing | refused | invalid
     message: str = ""
     notebook: nbformat.NotebookNode | None = None
+    digest: str = ""  # sha256 of the bytes read: a stored result is reused only for the same bytes
 
 
 def safe_name(name: str) -> str:
@@ -120,7 +122,9 @@ def _read(path: Path, info: os.stat_result, name: str) -> Submission:
         os.close(fd)
     if len(data) > MAX_NOTEBOOK_BYTES:
         return Submission("refused", f"{name} is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB")
-    return parse_notebook(data, name)
+    submission = parse_notebook(data, name)
+    submission.digest = hashlib.sha256(data).hexdigest()
+    return submission
 
 
 def parse_notebook(data: bytes, name: str) -> Submission:

@@ -16,6 +16,7 @@ from tlcourse.grading.intake import safe_name
 
 CSV_COLUMNS = ["student", "notebook", "exercise", "points", "max_points", "status", "message"]
 RUN_COLUMNS = ["student", "notebook", "status", "seconds", "cell_errors", "first_error"]
+TIMING_COLUMNS = ["start", "cells", "checks", "stop", "judge"]  # where a notebook's seconds went
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
 
@@ -67,7 +68,7 @@ def grades_csv(results) -> str:
 def runs_csv(results) -> str:
     """One row per notebook: how its run went (status, seconds, cells that raised), for the instructor."""
     return _csv(
-        RUN_COLUMNS,
+        RUN_COLUMNS + [f"{k}_s" for k in TIMING_COLUMNS],
         [
             {
                 "student": safe_name(r.student),
@@ -78,6 +79,7 @@ def runs_csv(results) -> str:
                 "first_error": r.run.cell_errors[0]
                 if r.run.cell_errors
                 else (r.run.message if r.run.status != "ok" else ""),
+                **{f"{k}_s": f"{r.run.timings[k]:.1f}" if k in r.run.timings else "" for k in TIMING_COLUMNS},
             }
             for r in results
         ],

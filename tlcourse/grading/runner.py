@@ -39,6 +39,7 @@ class NotebookRun:
     cell_errors: list[str] = field(default_factory=list)
     reports: dict[str, str] = field(default_factory=dict)
     unprobed_reason: str = ""  # why exercises without a report have none (the run stopped early)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: start, cells, checks, stop (judge: grader)
 
 
 def _client_class():
@@ -196,7 +197,11 @@ def run_notebook(
         probe_cell.source = _probe_source(ids, final, spec.cases_file())
         probe_cell.outputs = []
         client.timeout = max(1, int(check_timeout * (len(ids) if final else 1)))
-        client.execute_cell(probe_cell, probe_index)
+        began = time.monotonic()
+        try:
+            client.execute_cell(probe_cell, probe_index)
+        finally:
+            run.timings["checks"] = run.timings.get("checks", 0.0) + time.monotonic() - began
         for text in client.reports:
             _keep_report(run, text, exercise_ids)
         client.reports.clear()
@@ -205,6 +210,7 @@ def run_notebook(
         with client.setup_kernel(env=spec.launch_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
             limiter.start(km.provisioner.process.pid, spec.runtime)
             hard_stop.start()
+            run.timings["start"] = time.monotonic() - start  # the box, the kernel, its sockets
             for index, cell in enumerate(nb.cells[:probe_index]):
                 if cell.cell_type != "code":
                     continue
@@ -213,7 +219,11 @@ def run_notebook(
                     raise CellTimeoutError("notebook deadline reached")
                 client.timeout = max(1, int(remaining))
                 stage = "running your notebook"
-                client.execute_cell(cell, index)
+                began = time.monotonic()
+                try:
+                    client.execute_cell(cell, index)
+                finally:
+                    run.timings["cells"] = run.timings.get("cells", 0.0) + time.monotonic() - began
                 run.cell_errors += _errors(cell, index)
                 named = [i for i in dict.fromkeys(CHECK_CALL.findall(cell.source)) if i in exercise_ids]
                 if named:
@@ -258,6 +268,7 @@ def run_notebook(
     if run.status != "ok":
         run.unprobed_reason = run.message
     run.seconds = time.monotonic() - start
+    run.timings["stop"] = max(0.0, run.seconds - sum(run.timings.values()))  # shutdown, cleanup
     return run
 
 
