@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("build/bench.json"))
     p.add_argument("--lessons", type=Path, default=Path("lessons"))
 
+    p = sub.add_parser("links", help="launch links for every lesson (JupyterHub via nbgitpuller, Colab, Binder)")
+    p.add_argument("--repo", required=True, help="URL of the git repository students pull (the student edition)")
+    p.add_argument("--hub", default=None, help="the JupyterHub's URL, for nbgitpuller links")
+    p.add_argument("--branch", default="main")
+
     p = sub.add_parser("release", help="write the student (or self-study) edition of the course into a new folder")
     p.add_argument("target", type=Path, help="a new, empty folder")
     p.add_argument("--edition", choices=("student", "self-study"), default="student")
@@ -103,6 +108,14 @@ def cmd_lessons(args) -> int:
         print(f"wrote {args.lessons / name}")
     if write_public_results():
         print(f"wrote {PUBLIC_FILE}")
+    return 0
+
+
+def cmd_links(args) -> int:
+    from tlcourse.checks import lessons
+    from tlcourse.links import links_markdown
+
+    print(links_markdown(lessons(), args.repo, args.hub, args.branch), end="")
     return 0
 
 
@@ -222,6 +235,7 @@ COMMANDS = {
     "fit": cmd_fit,
     "run": cmd_run,
     "lessons": cmd_lessons,
+    "links": cmd_links,
     "release": cmd_release,
     "grade": cmd_grade,
     "bench": cmd_bench,
