@@ -25,6 +25,7 @@ def test_run_collects_each_lessons_numbers_and_passes_quick(tmp_path, capsys):
     results = json.loads((tmp_path / "build" / "results.json").read_text())
     assert results["01_a"]["quick"] is True and results["01_a"]["x"] == 0.5
     assert results["02_b"]["y"] == 2 and results["02_b"]["seconds"] > 0
+    assert all(results[n]["peak_memory_mb"] > 10 for n in ("01_a", "02_b"))  # a Python kernel holds tens of MB
     assert (tmp_path / "build" / "executed" / "01_a.ipynb").exists()
     assert "01_a" in capsys.readouterr().out
 
