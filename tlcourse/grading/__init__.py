@@ -122,12 +122,16 @@ def grade_notebook(
 _HIDDEN_LOADED: set[str] = set()  # hidden-test files registered in this process (a second load would double them)
 
 
-def _ensure_hidden(options: GradeOptions) -> None:
-    """The hidden tests registered here too (a cluster worker is a fresh process): they count in the maxima."""
+def _ensure_hidden(options: GradeOptions) -> int | None:
+    """Register the hidden tests in this process (a cluster worker is a fresh one: they count in the maxima).
+
+    Returns how many the file registered when it is loaded now, None when there is none or it was already.
+    """
     load_keys_hidden()
     if options.hidden_file and str(options.hidden_file) not in _HIDDEN_LOADED:
         _HIDDEN_LOADED.add(str(options.hidden_file))
-        load_hidden_tests(options.hidden_file)
+        return load_hidden_tests(options.hidden_file)
+    return None
 
 
 def grade_task(student: str, folder: str, lesson: str, options: GradeOptions, secret: str, version: str) -> dict:
@@ -198,17 +202,14 @@ def check_ready(options: GradeOptions) -> str:
         problem = box_problem()
         if problem:
             raise CourseError(f"cannot build the grading box: {problem}; or pass --no-sandbox for notebooks you trust")
-    load_keys_hidden()
-    if options.hidden_file and str(options.hidden_file) not in _HIDDEN_LOADED:
-        _HIDDEN_LOADED.add(str(options.hidden_file))
-        try:
-            added = load_hidden_tests(options.hidden_file)
-        except Exception as err:
-            raise CourseError(
-                f"the hidden tests in {options.hidden_file} could not be loaded: {type(err).__name__}: {err}"
-            ) from None
-        if added == 0:
-            raise CourseError(f"{options.hidden_file} registers no hidden test: decorate its checks with @hidden_test")
+    try:
+        added = _ensure_hidden(options)
+    except Exception as err:
+        raise CourseError(
+            f"the hidden tests in {options.hidden_file} could not be loaded: {type(err).__name__}: {err}"
+        ) from None
+    if added == 0:
+        raise CourseError(f"{options.hidden_file} registers no hidden test: decorate its checks with @hidden_test")
     if not options.sandbox:
         return "NOT sandboxed (--no-sandbox): the notebooks ran with your permissions"
     limiter = Limiter(Limits(memory_bytes=int(options.memory_gb * 2**30)))
