@@ -35,7 +35,7 @@ from tlcourse.errors import CourseError
 from tlcourse.grading import gradebook, report, store
 from tlcourse.grading.box import BoxSpec, Limiter, Limits, box_problem, finish_cleanups, sweep_own
 from tlcourse.grading.intake import find_submission, safe_name, student_folders
-from tlcourse.grading.judge import grading_cases, judge_in_subprocess, max_points, probe_input
+from tlcourse.grading.judge import close_judges, grading_cases, judge_notebook, max_points, probe_input
 from tlcourse.grading.progress import Progress
 from tlcourse.grading.runner import NotebookRun, run_notebook
 
@@ -110,7 +110,7 @@ def grade_notebook(
             "unprobed": run.unprobed_reason,
         }
         began = time.monotonic()
-        feedback = judge_in_subprocess(request, judge_dir)
+        feedback = judge_notebook(request, judge_dir)
         run.timings["judge"] = time.monotonic() - began
     if run.status != "ok":
         for fb in feedback:
@@ -269,8 +269,11 @@ def grade(submissions: Path, out: Path, options: GradeOptions) -> list[NotebookR
     else:
         with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
             futures = {pool.submit(grade_task, *a): i for i, a in zip(todo, args)}
-            for future in as_completed(futures):
-                finished(futures[future], future.result())
+            try:
+                for future in as_completed(futures):
+                    finished(futures[future], future.result())
+            finally:
+                close_judges()
     progress.close()
     print(f"graded {len(todo)} notebooks, reused {len(tasks) - len(todo)} stored results ({out / 'results'})")
     results = [results[i] for i in range(len(tasks))]

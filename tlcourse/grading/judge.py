@@ -8,6 +8,10 @@ validated field by field (``tlcourse.checks.verdict``); a model in a report is r
 built-in Keras classes only. It runs isolated (``-I``: no user site, no current folder on the path),
 in a folder students cannot write, under a memory limit, so even a report built to exhaust it
 costs only that exercise its points.
+
+The grader keeps one such judge per grading thread alive (``--serve``, ``ServingJudge``) and
+feeds it one notebook's request after another, so Keras is imported once per thread, not once
+per notebook; whatever it fails on goes to fresh one-shot judges.
 """
 
 from __future__ import annotations
@@ -15,8 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -84,18 +93,56 @@ def judge_lesson(lesson: str, seed: int, reports: dict, unprobed: str, only=None
     return feedback
 
 
-def main(argv=None) -> int:
-    request = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
+def _prepare(hidden_file: str | None) -> str | None:
+    """Load what verdicts need: the keys, their hidden tests, an instructor's file; the fatal problem, if any."""
     if keys() is None:
-        print(json.dumps({"fatal": "the answer keys (tlcourse_keys) are not installed"}), flush=True)
-        return 2
+        return "the answer keys (tlcourse_keys) are not installed"
     load_keys_hidden()
-    if request.get("hidden_file"):
-        load_hidden_tests(request["hidden_file"])
+    if hidden_file:
+        load_hidden_tests(hidden_file)
+    return None
+
+
+def _verdict_lines(request: dict):
     for fb in judge_lesson(
         request["lesson"], request["seed"], request["reports"], request["unprobed"], request.get("only")
     ):
-        print(json.dumps(asdict(fb)), flush=True)
+        yield json.dumps(asdict(fb))
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "--serve":
+        return serve(argv[1] if len(argv) > 1 else None)
+    request = json.loads(Path(argv[0]).read_text())
+    fatal = _prepare(request.get("hidden_file"))
+    if fatal:
+        print(json.dumps({"fatal": fatal}), flush=True)
+        return 2
+    for line in _verdict_lines(request):
+        print(line, flush=True)
+    return 0
+
+
+def serve(hidden_file: str | None) -> int:
+    """Judge one request per line of stdin until it closes (``--serve``): the import is paid once.
+
+    The requests are the grader's own plain data, as in a one-shot judge; between two, Keras' global
+    state (layer-name counters, the graph) is cleared, so a verdict does not depend on what was
+    judged before it (``test_grade`` compares the two kinds of judge on the same notebooks).
+    """
+    fatal = _prepare(hidden_file)
+    if fatal:
+        print(json.dumps({"fatal": fatal}), flush=True)
+        return 2
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        for verdict_line in _verdict_lines(request):
+            print(verdict_line, flush=True)
+        if "keras" in sys.modules:
+            sys.modules["keras"].backend.clear_session()
+        print(json.dumps({"end": True}), flush=True)
     return 0
 
 
@@ -108,12 +155,20 @@ def _limit_memory() -> None:
         pass
 
 
-def judge_in_subprocess(request: dict, workdir: Path) -> list[Feedback]:
-    """Run the judge in its own process until every exercise has a verdict (a crash costs one)."""
-    lesson = request["lesson"]
-    ids = [ex.id for ex in exercises_of(lesson)]
-    done: dict[str, Feedback] = {}
-    env = {
+def _serving_preexec() -> None:
+    """A serving judge's limits: its memory, and death with the grader thread that started it."""
+    _limit_memory()
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # stdin closing ends it too
+        pass
+
+
+def _judge_env(workdir: Path) -> dict[str, str]:
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "LANG": "C.UTF-8",
@@ -122,6 +177,30 @@ def judge_in_subprocess(request: dict, workdir: Path) -> list[Feedback]:
         "MPLBACKEND": "Agg",
         "TLCOURSE_CACHE": str(workdir / "cache"),
     }
+
+
+def _feedback_line(line: str, pending: list[str], done: dict[str, Feedback]) -> None:
+    """File one verdict line under its exercise; raise on the judge's fatal line."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return
+    if "fatal" in data:
+        raise RuntimeError(data["fatal"])
+    if "exercise" in data:
+        fb = Feedback(**data)
+        if fb.exercise in pending:
+            done.setdefault(fb.exercise, fb)
+
+
+def judge_in_subprocess(request: dict, workdir: Path, done: dict[str, Feedback] | None = None) -> list[Feedback]:
+    """Run a fresh judge per attempt until every exercise has a verdict (a crash costs one).
+
+    ``done``: verdicts already made (by a serving judge that then stopped); the rest are judged here.
+    """
+    lesson = request["lesson"]
+    ids = [ex.id for ex in exercises_of(lesson)]
+    done = dict(done or {})
     while len(done) < len(ids):
         pending = [i for i in ids if i not in done]
         path = workdir / "judge-request.json"
@@ -130,7 +209,7 @@ def judge_in_subprocess(request: dict, workdir: Path) -> list[Feedback]:
             proc = subprocess.run(
                 [sys.executable, "-I", "-m", "tlcourse.grading.judge", str(path)],
                 cwd=workdir,
-                env=env,
+                env=_judge_env(workdir),
                 capture_output=True,
                 text=True,
                 timeout=JUDGE_SECONDS,
@@ -140,21 +219,130 @@ def judge_in_subprocess(request: dict, workdir: Path) -> list[Feedback]:
         except subprocess.TimeoutExpired as err:
             lines, problem = (err.stdout or b"").decode(errors="replace").splitlines(), "the judge ran out of time"
         for line in lines:
-            try:
-                data = json.loads(line)
-            except ValueError:
-                continue
-            if "fatal" in data:
-                raise RuntimeError(data["fatal"])
-            fb = Feedback(**data)
-            if fb.exercise in pending:
-                done.setdefault(fb.exercise, fb)
+            _feedback_line(line, pending, done)
         left = [i for i in pending if i not in done]
         if left:  # verdicts come in order: the judge stopped on left[0], which gets zero; the rest go on
             ex = next(e for e in exercises_of(lesson) if e.id == left[0])
             message = f"could not be judged: {problem} on what this answer produced"
             done[ex.id] = Feedback(ex.id, ex.title, 0, max_points(ex), "error", wrong=[message], hint=ex.hint)
     return [done[i] for i in ids]
+
+
+SERVED_REQUESTS = 100  # notebooks one serving judge takes before a fresh one replaces it
+
+
+class ServingJudge:
+    """One long-lived judge process (``--serve``): the isolated judge, without importing Keras per notebook.
+
+    It gets exactly what a one-shot judge gets (the grader's plain request, never student code) and
+    is started the same way (isolated, its own folder, the same memory limit). When it fails on a
+    request (it crashed, ran out of memory or time), it is discarded and the rest of that notebook
+    goes to fresh one-shot judges (``judge_in_subprocess``), so only a fresh judge ever decides that
+    an answer costs its points, as before.
+    """
+
+    def __init__(self, hidden_file: str | None):
+        self.hidden_file = hidden_file
+        self.served = 0
+        self.workdir = Path(tempfile.mkdtemp(prefix="tlcourse-judge-"))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "tlcourse.grading.judge", "--serve", *([hidden_file] if hidden_file else [])],
+            cwd=self.workdir,
+            env=_judge_env(self.workdir),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            preexec_fn=_serving_preexec,
+        )
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        first = self._next(JUDGE_SECONDS)
+        if first is not None and "fatal" in first:
+            self.close()
+            raise RuntimeError(json.loads(first)["fatal"])
+        if first is None or "ready" not in first:
+            self.close()
+            raise OSError("the serving judge did not start")
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def _next(self, seconds: float) -> str | None:
+        try:
+            return self.lines.get(timeout=max(0.01, seconds))
+        except queue.Empty:
+            return None
+
+    def usable(self, hidden_file: str | None) -> bool:
+        return self.proc.poll() is None and self.hidden_file == hidden_file and self.served < SERVED_REQUESTS
+
+    def verdicts(self, request: dict) -> dict[str, Feedback]:
+        """The verdicts it gave before it finished or failed (on failure it closes: ``usable`` is False)."""
+        ids = [ex.id for ex in exercises_of(request["lesson"])]
+        done: dict[str, Feedback] = {}
+        self.served += 1
+        try:
+            self.proc.stdin.write(json.dumps({**request, "only": ids}) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            self.close()
+            return done
+        deadline = time.monotonic() + JUDGE_SECONDS
+        while True:
+            line = self._next(deadline - time.monotonic())
+            if line is None or time.monotonic() > deadline:  # it died, or ran out of time
+                self.close()
+                return done
+            if line.strip() == '{"end": true}':
+                return done
+            _feedback_line(line, ids, done)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+_SERVING = threading.local()  # one serving judge per grading thread
+_ALL_SERVING: list[ServingJudge] = []
+
+
+def judge_notebook(request: dict, workdir: Path) -> list[Feedback]:
+    """Every verdict of one notebook: from this thread's serving judge, fresh judges for what it left."""
+    hidden = request.get("hidden_file")
+    judge = getattr(_SERVING, "judge", None)
+    if judge is not None and not judge.usable(hidden):
+        judge.close()
+        judge = None
+    if judge is None:
+        try:
+            judge = ServingJudge(hidden)
+        except OSError:
+            judge = None
+        else:
+            _SERVING.judge = judge
+            _ALL_SERVING.append(judge)
+    done = judge.verdicts(request) if judge is not None else {}
+    return judge_in_subprocess(request, workdir, done)
+
+
+def close_judges() -> None:
+    """End every serving judge this process started (the grader calls it at the end of a batch)."""
+    while _ALL_SERVING:
+        _ALL_SERVING.pop().close()
+    _SERVING.__dict__.pop("judge", None)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,83 @@
+"""The serving judge (one per grading thread) gives exactly the verdicts fresh one-shot judges give.
+
+Reports are made here the way the probe makes them in a grading kernel (lesson 2's honest answers
+and a wrong set), then judged both ways: one long-lived judge fed honest, wrong, honest again (so
+anything it carried from one notebook to the next would show), and a fresh judge per notebook.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import pytest
+
+from tests.lesson2_work import FULL, HONEST, LESSON, PREAMBLE
+from tlcourse.checks import REGISTRY, keys, plain
+from tlcourse.checks.probe import probe
+from tlcourse.grading import judge
+
+WRONG = {
+    "2.3": "def nearest_centroid(train_x, train_y, x):\n    return np.full(len(x), np.asarray(train_y)[0])",
+    "2.4": "def trainable_fraction(model):\n    return 0.5",
+}
+
+
+def _reports(answers: list[str], seed: int) -> dict:
+    """What the probe displays for each exercise of lesson 2, for these answers and grading seed."""
+    namespace: dict = {"check": lambda *a, **k: None}
+    for source in [PREAMBLE, *answers]:
+        exec(source.replace("from tlcourse.checks import check", ""), namespace)
+    cases = plain.loads(json.dumps(plain.encode(judge.probe_input(judge.grading_cases(LESSON, seed)))), builds=True)
+    return {
+        ex_id: json.dumps(probe(ex_id, REGISTRY[ex_id].names, cases[ex_id], namespace))
+        for ex_id in judge.grading_cases(LESSON, seed)
+    }
+
+
+def _request(answers: list[str], seed: int) -> dict:
+    return {"lesson": LESSON, "seed": seed, "hidden_file": None, "reports": _reports(answers, seed), "unprobed": ""}
+
+
+@pytest.fixture(scope="module")
+def requests():
+    if keys() is None:
+        pytest.skip("the answer keys are not installed (student edition)")
+    wrong = [WRONG.get(f"2.{i + 1}", source) for i, source in enumerate(HONEST)]
+    return {"honest": _request(HONEST, 11), "wrong": _request(wrong, 12)}
+
+
+def _plain(feedback) -> list[dict]:
+    return [asdict(fb) for fb in feedback]
+
+
+def test_a_serving_judge_gives_the_verdicts_of_fresh_judges_whatever_came_before(requests, tmp_path):
+    fresh = {name: _plain(judge.judge_in_subprocess(r, tmp_path)) for name, r in requests.items()}
+    assert {f["exercise"]: f["points"] for f in fresh["honest"]} == FULL
+    wrong_points = {f["exercise"]: f["points"] for f in fresh["wrong"]}
+    assert wrong_points["2.3"] < FULL["2.3"] and wrong_points["2.4"] < FULL["2.4"], wrong_points
+
+    serving = judge.ServingJudge(None)
+    try:
+        order = ["honest", "wrong", "honest"]
+        served = [serving.verdicts(requests[name]) for name in order]
+        assert serving.usable(None)  # it served all three without failing
+    finally:
+        serving.close()
+    ids = [f["exercise"] for f in fresh["honest"]]
+    for name, verdicts in zip(order, served):
+        assert _plain(verdicts[i] for i in ids) == fresh[name], name
+
+
+def test_a_notebook_whose_serving_judge_dies_is_judged_by_fresh_ones(requests, tmp_path, monkeypatch):
+    serving = judge.ServingJudge(None)
+    serving.proc.kill()  # it dies while this notebook is being judged (here: just before)
+    serving.proc.wait()
+    monkeypatch.setattr(serving, "usable", lambda hidden_file: True)  # so it is the one judge_notebook uses
+    judge._SERVING.judge = serving
+    try:
+        feedback = judge.judge_notebook(requests["honest"], tmp_path)
+    finally:
+        judge.close_judges()
+    assert {fb.exercise: fb.points for fb in feedback} == FULL
+    assert serving.proc.poll() is not None and getattr(judge._SERVING, "judge", None) is None
