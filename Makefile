@@ -31,9 +31,10 @@ ifdef GPU
 else
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 endif
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
+# (PYTHONWARNINGS=ignore: setuptools' "beta" warnings about our own pyproject are not news to a user.)
 install: $(STAMP)
 
 course: install

@@ -27,7 +27,30 @@ def test_run_collects_each_lessons_numbers_and_passes_quick(tmp_path, capsys):
     assert results["02_b"]["y"] == 2 and results["02_b"]["seconds"] > 0
     assert all(results[n]["peak_memory_mb"] > 10 for n in ("01_a", "02_b"))  # a Python kernel holds tens of MB
     assert (tmp_path / "build" / "executed" / "01_a.ipynb").exists()
-    assert "01_a" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "01_a" in out.out and "[2/2] 02_b" in out.out
+    for noise in ("Passed unknown parameter", "Unable to parse", "without encryption"):
+        assert noise not in out.out + out.err
+    report = (tmp_path / "build" / "report.html").read_text()
+    assert "01_a" in report and "02_b" in report and "quick mode" in report
+
+
+def test_the_kernels_log_goes_beside_the_executed_notebook_over_unix_sockets(tmp_path, capsys):
+    lessons = tmp_path / "lessons"
+    lessons.mkdir()
+    code = (
+        "import sys, os\nprint('to stderr', file=sys.stderr)\n"
+        "os.write(2, b'from C\\n')\nprint(os.environ['TLCOURSE_HEADLESS'])"
+    )
+    _notebook(lessons / "01_a.ipynb", [code])
+    assert run_course(lessons, tmp_path / "build") == 0
+    log = (tmp_path / "build" / "executed" / "01_a.log").read_text()
+    assert "from C" in log and "without encryption" not in log  # fd 2 of the kernel; ipc, not TCP
+    assert "from C" not in capsys.readouterr().err
+    executed = nbformat.read(tmp_path / "build" / "executed" / "01_a.ipynb", as_version=4)
+    texts = [o.get("text", "") for o in executed.cells[-1].outputs]
+    assert "to stderr\n" in texts and "1\n" in texts  # what the cell prints stays in the notebook
+    assert not list(tmp_path.glob("lessons/kernel*"))  # no socket files left beside the lessons
 
 
 def test_a_failing_lesson_is_reported_and_the_others_still_run(tmp_path, capsys):
@@ -39,3 +62,28 @@ def test_a_failing_lesson_is_reported_and_the_others_still_run(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "FAILED 01_bad.ipynb" in out
     assert json.loads((tmp_path / "build" / "results.json").read_text())["02_ok"]["y"] == 1
+
+
+def test_a_headline_says_what_its_own_numbers_show():
+    from tlcourse.headlines import headline
+
+    lesson = "05_scratch_vs_pretrained"
+    won = headline(lesson, {"frozen_accuracy": 0.85, "frozen_accuracy_sd": 0.01, "scratch_accuracy": 0.7, "seeds": 3})
+    assert won.startswith("frozen pretrained beats scratch: 0.85 ± 0.01 vs 0.70, 3 seeds")
+    lost = headline(lesson, {"frozen_accuracy": 0.6, "scratch_accuracy": 0.7, "seeds": 1})
+    assert "does not beat" in lost and "1 seed" in lost
+    assert headline(lesson, {"seconds": 3}) == ""  # nothing recorded: no claim
+    grid = headline(
+        "04_fine_tuning_strategies",
+        {"elpv_small_head_balanced_accuracy": 0.7, "elpv_small_some_balanced_accuracy": 0.75},
+    )
+    assert grid == "elpv small: best some (head 0.70, some 0.75)"
+
+
+def test_every_lesson_has_a_headline():
+    from pathlib import Path
+
+    from tlcourse.course import lesson_notebooks
+    from tlcourse.headlines import HEADLINES
+
+    assert set(HEADLINES) == {p.stem for p in lesson_notebooks(Path(__file__).parents[1] / "solutions")}

@@ -119,3 +119,12 @@ def test_live_history_prints_lines_without_widgets(capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("epoch 1/2") and out[1].startswith("epoch 2/2") and "accuracy=" in out[1]
     assert len(live.history["loss"]) == 2 and live.progress.value == 2
+
+
+def test_live_history_in_a_course_run_keeps_lines_not_a_widget(monkeypatch):
+    import tlcourse.widgets as w
+
+    monkeypatch.setattr(w, "_in_kernel", lambda: True)
+    assert LiveHistory(epochs=1).widgets_enabled  # in a notebook the user watches: the widget
+    monkeypatch.setenv("TLCOURSE_HEADLESS", "1")  # what tlcourse run sets for its kernels
+    assert not LiveHistory(epochs=1).widgets_enabled

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import io
+import os
 
 import ipywidgets as widgets
 import keras
@@ -315,14 +316,20 @@ class PhotoClassifier(_TextFallback, widgets.VBox):
 
 
 class LiveHistory(keras.callbacks.Callback):
-    """Redraws loss and accuracy after every epoch, with a progress bar; prints a line where no widgets."""
+    """Redraws loss and accuracy after every epoch, with a progress bar; prints a line where no widgets.
+
+    No widgets: outside a kernel, or in a course run (``TLCOURSE_HEADLESS=1``, set by ``tlcourse run``
+    for its kernels), where the executed notebook and the website keep the per-epoch lines.
+    """
 
     def __init__(self, epochs: int | None = None, metrics=("loss", "accuracy"), widgets_enabled: bool | None = None):
         super().__init__()
         self.metrics = metrics
         self.epochs = epochs
         self.history: dict[str, list[float]] = {}
-        self.widgets_enabled = _in_kernel() if widgets_enabled is None else widgets_enabled
+        if widgets_enabled is None:  # a course run (papermill) shows no widgets: it keeps the lines
+            widgets_enabled = _in_kernel() and os.environ.get("TLCOURSE_HEADLESS") != "1"
+        self.widgets_enabled = widgets_enabled
         self.progress = widgets.IntProgress(min=0, max=epochs or 1, description="epoch 0")
         self.output = widgets.Output()
         self.box = widgets.VBox([self.progress, self.output])

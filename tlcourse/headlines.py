@@ -1,0 +1,138 @@
+"""Each lesson's headline claim, stated from the numbers the lesson recorded (``tlcourse.results``).
+
+The course run's table prints one line per lesson: what it set out to show, with the numbers it
+measured. The wording follows the numbers (a quick run's "pretrained does not beat scratch" is
+said as such), so a line never claims what its own numbers contradict. A clause whose numbers
+are missing (a lesson that stopped early) is left out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+HEADLINES: dict[str, Callable[[dict], list[str]]] = {}
+
+
+def _lesson(name: str):
+    def register(func):
+        HEADLINES[name] = func
+        return func
+
+    return register
+
+
+def _beats(a: float, b: float, plural: bool = False) -> str:
+    if a > b:
+        return "beat" if plural else "beats"
+    return "do not beat" if plural else "does not beat"
+
+
+@_lesson("01_why_scratch_is_hard")
+def _scratch(m: dict) -> list[str]:
+    out = []
+    if "scratch_val_accuracy_all" in m and "pretrained_val_accuracy_large" in m:
+        out.append(
+            f"a CNN from scratch on every photo: {m['scratch_val_accuracy_all']:.2f} val. accuracy, "
+            f"pretrained {m['pretrained_val_accuracy_large']:.2f}"
+        )
+    if "scratch_gflops" in m and "lite0_gflops" in m:
+        out.append(f"{m['scratch_gflops']:.2f} vs {m['lite0_gflops']:.2f} GFLOPs per image (scratch CNN vs Lite0)")
+    return out
+
+
+@_lesson("02_what_is_transfer_learning")
+def _features(m: dict) -> list[str]:
+    keys = ("logreg_features_val_accuracy", "logreg_pixels_val_accuracy", "logreg_random_weights_val_accuracy")
+    if not all(k in m for k in keys):
+        return []
+    features, pixels, random = (m[k] for k in keys)
+    return [
+        f"ImageNet features {_beats(features, max(pixels, random), plural=True)} raw pixels and random weights "
+        f"(logistic regression): {features:.2f} vs {pixels:.2f} / {random:.2f}"
+    ]
+
+
+@_lesson("03_imagenet_and_pretrained_models")
+def _preprocess(m: dict) -> list[str]:
+    out = []
+    if "coffee_espresso_prob_right" in m and "coffee_espresso_prob_raw" in m:
+        out.append(
+            f"the right preprocessing matters: p(espresso) {m['coffee_espresso_prob_right']:.2f} "
+            f"vs {m['coffee_espresso_prob_raw']:.2f} on raw 0..255 pixels"
+        )
+    if "ants_bees_imagenet_top5" in m:
+        out.append(f"ImageNet's own classes name ants/bees in the top 5 for {m['ants_bees_imagenet_top5']:.0%}")
+    return out
+
+
+GRID_KEY = re.compile(r"^(?P<target>[a-z]+)_(?P<size>small|large)_(?P<strategy>head|some|most|full)_balanced_accuracy$")
+
+
+@_lesson("04_fine_tuning_strategies")
+def _strategies(m: dict) -> list[str]:
+    grid: dict[tuple[str, str], dict[str, float]] = {}
+    for key, value in m.items():
+        match = GRID_KEY.match(key)
+        if match:
+            grid.setdefault((match["target"], match["size"]), {})[match["strategy"]] = value
+    out = []
+    for (target, size), results in sorted(grid.items()):
+        top = max(results.values())
+        best = "/".join(s for s, v in results.items() if v >= top - 0.005)  # ties are said as ties
+        listed = ", ".join(f"{s} {v:.2f}" for s, v in sorted(results.items()))
+        out.append(f"{target} {size}: best {best} ({listed})")
+    if "bn_inference_val_accuracy" in m and "bn_batch_stats_val_accuracy" in m:
+        out.append(
+            f"BN in inference mode {m['bn_inference_val_accuracy']:.2f} vs batch statistics "
+            f"{m['bn_batch_stats_val_accuracy']:.2f}"
+        )
+    return out
+
+
+@_lesson("05_scratch_vs_pretrained")
+def _comparison(m: dict) -> list[str]:
+    if not all(k in m for k in ("frozen_accuracy", "scratch_accuracy")):
+        return []
+    seeds = int(m.get("seeds", 1))
+    spread = f" ± {m['frozen_accuracy_sd']:.2f}" if seeds > 1 and "frozen_accuracy_sd" in m else ""
+    out = [
+        f"frozen pretrained {_beats(m['frozen_accuracy'], m['scratch_accuracy'])} scratch: "
+        f"{m['frozen_accuracy']:.2f}{spread} vs {m['scratch_accuracy']:.2f}, {seeds} seed{'s' if seeds > 1 else ''}"
+    ]
+    if "finetuned_accuracy" in m:
+        out.append(f"fine-tuned {m['finetuned_accuracy']:.2f}")
+    return out
+
+
+@_lesson("06_when_to_transfer")
+def _when(m: dict) -> list[str]:
+    out = []
+    models = {"frozen_lite0": "frozen", "finetuned_some": "fine-tuned", "scratch_cnn": "scratch"}
+    for target in ("antsbees", "solar_cells"):
+        found = {
+            name: m[f"{target}_{key}_balanced_accuracy"]
+            for key, name in models.items()
+            if f"{target}_{key}_balanced_accuracy" in m
+        }
+        if found:
+            out.append(f"{target}: " + ", ".join(f"{name} {v:.2f}" for name, v in found.items()))
+    pixels = m.get("digits_every_training_image_64_raw_pixels_logistic_regression_accuracy")
+    features = m.get("digits_every_training_image_lite0_features_logistic_regression_accuracy")
+    if pixels is not None and features is not None:
+        out.append(
+            f"8x8 digits: ImageNet features {_beats(features, pixels, plural=True)} raw pixels "
+            f"({features:.2f} vs {pixels:.2f})"
+        )
+    return out
+
+
+def headline(lesson: str, metrics: dict) -> str:
+    """The lesson's claim with its numbers, in one line ('' when nothing it needs was recorded)."""
+    func = HEADLINES.get(lesson)
+    if func is None:
+        return ""
+    try:
+        return "; ".join(func(metrics))
+    except (TypeError, ValueError, KeyError):  # a number of an unexpected type: no headline, not a crash
+        return ""
