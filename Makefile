@@ -14,11 +14,16 @@ ifneq ($(wildcard $(SHARED_DATA)/hymenoptera_data),)
 export TLCOURSE_DATA ?= $(SHARED_DATA)
 endif
 
+# GPU=1: mixed precision too (float16 compute, float32 variables and softmax: tlcourse/precision.py).
+ifdef GPU
+export TLCOURSE_MIXED_PRECISION ?= 1
+endif
+
 # The browser test drives Debian's Chromium (Playwright's own browser download is not used).
 CHROMIUM := $(firstword $(wildcard /usr/lib/chromium/chromium /usr/bin/chromium))
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install browser sandbox course quick test lab lint clean
+.PHONY: install browser sandbox course quick site test lab lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +47,18 @@ course: install
 
 quick: install
 	$(BIN)/tlcourse run --quick
+
+# The website (Jupyter Book 1.x, offline) from the executed lessons; runs the course first if there
+# is no run yet (QUICK=1: the short version). REPO=<student edition git URL> [HUB=<hub URL>] adds
+# launch links; SOLUTIONS=1 builds the self-study edition from the masters.
+site: install
+ifdef SOLUTIONS
+	@test -d build/solutions/executed || $(BIN)/tlcourse run --lessons solutions --out build/solutions $(if $(QUICK),--quick)
+	$(BIN)/tlcourse site --executed build/solutions/executed --out build/site-solutions --solutions $(if $(REPO),--repo $(REPO)) $(if $(HUB),--hub $(HUB))
+else
+	@test -d build/executed || $(BIN)/tlcourse run $(if $(QUICK),--quick)
+	$(BIN)/tlcourse site $(if $(REPO),--repo $(REPO)) $(if $(HUB),--hub $(HUB))
+endif
 
 browser:
 ifeq ($(CHROMIUM),)

@@ -86,7 +86,7 @@ def jupyterlab(tmp_path):
     _write_notebook(root / "freeze.ipynb")
     port, token = _free_port(), secrets.token_hex(16)
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "TLCOURSE_HEADLESS"},  # a person watches: widgets
         "JUPYTER_CONFIG_DIR": str(state / "config"),
         "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
         "JUPYTERLAB_SETTINGS_DIR": str(settings),

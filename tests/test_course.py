@@ -87,3 +87,28 @@ def test_every_lesson_has_a_headline():
     from tlcourse.headlines import HEADLINES
 
     assert set(HEADLINES) == {p.stem for p in lesson_notebooks(Path(__file__).parents[1] / "solutions")}
+
+
+def test_mixed_precision_is_one_switch_and_keeps_the_softmax_in_float32():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TLCOURSE_MIXED_PRECISION"}
+    code = (
+        "import keras\n"
+        "from tlcourse.models import classifier_head, scratch_cnn\n"
+        "m = scratch_cnn((32, 32, 3))\n"
+        "out = keras.backend.standardize_dtype(m(keras.ops.zeros((1, 32, 32, 3))).dtype)\n"
+        "print(keras.mixed_precision.global_policy().name, m.layers[1].compute_dtype, m.layers[-1].compute_dtype,"
+        " classifier_head(2, input_dim=8).layers[-1].compute_dtype, out)"
+    )
+    on = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "TLCOURSE_MIXED_PRECISION": "1"},
+        capture_output=True,
+        text=True,
+    )
+    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert on.stdout.split() == ["mixed_float16", "float16", "float32", "float32", "float32"], on.stderr[-2000:]
+    assert off.stdout.split() == ["float32", "float32", "float32", "float32", "float32"], off.stderr[-2000:]

@@ -125,6 +125,7 @@ def test_live_history_in_a_course_run_keeps_lines_not_a_widget(monkeypatch):
     import tlcourse.widgets as w
 
     monkeypatch.setattr(w, "_in_kernel", lambda: True)
+    monkeypatch.delenv("TLCOURSE_HEADLESS", raising=False)  # the test session sets it for nbval's kernels
     assert LiveHistory(epochs=1).widgets_enabled  # in a notebook the user watches: the widget
     monkeypatch.setenv("TLCOURSE_HEADLESS", "1")  # what tlcourse run sets for its kernels
     assert not LiveHistory(epochs=1).widgets_enabled

@@ -26,6 +26,9 @@ from tlcourse.catalogue import (  # the catalogue lives there; lessons import it
     backbone_info,
 )
 from tlcourse.errors import CourseError
+from tlcourse.precision import configure
+
+configure()  # mixed precision where switched on (GPU); float32 otherwise
 
 __all__ = [
     "CATALOGUE",

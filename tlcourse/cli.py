@@ -79,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hub", default=None, help="the JupyterHub's URL, for nbgitpuller links")
     p.add_argument("--branch", default="main")
 
+    p = sub.add_parser("site", help="the course as a static website (Jupyter Book) from a run's executed lessons")
+    p.add_argument("--executed", type=Path, default=Path("build/executed"), help="executed notebooks (tlcourse run)")
+    p.add_argument("--results", type=Path, default=None, help="the run's results.json (default: beside --executed)")
+    p.add_argument("--out", type=Path, default=Path("build/site"))
+    p.add_argument("--repo", default=None, help="the student edition's git URL: launch links on every page")
+    p.add_argument("--hub", default=None, help="the JupyterHub's URL, for nbgitpuller links")
+    p.add_argument("--branch", default="main")
+    p.add_argument("--solutions", action="store_true", help="the self-study edition (executed masters)")
+    p.add_argument("--quick", action="store_true", default=None, help="say the numbers come from a quick run")
+
     p = sub.add_parser("release", help="write the student (or self-study) edition of the course into a new folder")
     p.add_argument("target", type=Path, help="a new, empty folder")
     p.add_argument("--edition", choices=("student", "self-study"), default="student")
@@ -116,6 +126,16 @@ def cmd_links(args) -> int:
     from tlcourse.links import links_markdown
 
     print(links_markdown(lessons(), args.repo, args.hub, args.branch), end="")
+    return 0
+
+
+def cmd_site(args) -> int:
+    from tlcourse.site import build_site
+
+    home = build_site(
+        args.executed, args.out, args.results, args.repo, args.hub, args.branch, args.solutions, args.quick
+    )
+    print(f"wrote the site: {home}")
     return 0
 
 
@@ -236,6 +256,7 @@ COMMANDS = {
     "run": cmd_run,
     "lessons": cmd_lessons,
     "links": cmd_links,
+    "site": cmd_site,
     "release": cmd_release,
     "grade": cmd_grade,
     "bench": cmd_bench,

@@ -14,6 +14,9 @@ import weakref
 import keras
 
 from tlcourse.backbones import Backbone
+from tlcourse.precision import configure
+
+configure()  # mixed precision where switched on (GPU); float32 otherwise
 
 
 def scratch_cnn(input_shape=(160, 160, 3), num_classes: int = 2, dropout: float = 0.2) -> keras.Model:
@@ -28,7 +31,7 @@ def scratch_cnn(input_shape=(160, 160, 3), num_classes: int = 2, dropout: float 
         keras.layers.Flatten(name="flatten"),
         keras.layers.Dense(128, activation="relu", name="dense"),
         keras.layers.Dropout(dropout, name="dropout"),
-        keras.layers.Dense(num_classes, activation="softmax", name="predictions"),
+        keras.layers.Dense(num_classes, activation="softmax", name="predictions", dtype="float32"),
     ]
     return keras.Sequential(layers, name="scratch_cnn")
 
@@ -36,7 +39,7 @@ def scratch_cnn(input_shape=(160, 160, 3), num_classes: int = 2, dropout: float 
 def classifier_head(num_classes: int, dropout: float = 0.2, input_dim: int | None = None) -> keras.Sequential:
     """Dropout then a dense softmax layer: the new classifier put on a pretrained base."""
     layers = [keras.Input(shape=(input_dim,))] if input_dim else []
-    layers += [keras.layers.Dropout(dropout), keras.layers.Dense(num_classes, activation="softmax")]
+    layers += [keras.layers.Dropout(dropout), keras.layers.Dense(num_classes, activation="softmax", dtype="float32")]
     return keras.Sequential(layers, name="head")
 
 
