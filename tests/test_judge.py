@@ -51,7 +51,9 @@ def _plain(feedback) -> list[dict]:
     return [asdict(fb) for fb in feedback]
 
 
-def test_a_serving_judge_gives_the_verdicts_of_fresh_judges_whatever_came_before(requests, tmp_path):
+def test_a_serving_judge_gives_the_verdicts_of_fresh_judges_and_what_it_leaves_goes_to_them(
+    requests, tmp_path, monkeypatch
+):
     fresh = {name: _plain(judge.judge_in_subprocess(r, tmp_path)) for name, r in requests.items()}
     assert {f["exercise"]: f["points"] for f in fresh["honest"]} == FULL
     wrong_points = {f["exercise"]: f["points"] for f in fresh["wrong"]}
@@ -62,22 +64,18 @@ def test_a_serving_judge_gives_the_verdicts_of_fresh_judges_whatever_came_before
         order = ["honest", "wrong", "honest"]
         served = [serving.verdicts(requests[name]) for name in order]
         assert serving.usable(None)  # it served all three without failing
-    finally:
-        serving.close()
-    ids = [f["exercise"] for f in fresh["honest"]]
-    for name, verdicts in zip(order, served):
-        assert _plain(verdicts[i] for i in ids) == fresh[name], name
+        ids = [f["exercise"] for f in fresh["honest"]]
+        for name, verdicts in zip(order, served):
+            assert _plain(verdicts[i] for i in ids) == fresh[name], name
 
-
-def test_a_notebook_whose_serving_judge_dies_is_judged_by_fresh_ones(requests, tmp_path, monkeypatch):
-    serving = judge.ServingJudge(None)
-    serving.proc.kill()  # it dies while this notebook is being judged (here: just before)
-    serving.proc.wait()
-    monkeypatch.setattr(serving, "usable", lambda hidden_file: True)  # so it is the one judge_notebook uses
-    judge._SERVING.judge = serving
-    try:
+        # It dies while a notebook is being judged (here: just before): fresh judges do that notebook.
+        serving.proc.kill()
+        serving.proc.wait()
+        monkeypatch.setattr(serving, "usable", lambda hidden_file: True)  # so it is the one judge_notebook uses
+        judge._SERVING.judge = serving
         feedback = judge.judge_notebook(requests["honest"], tmp_path)
     finally:
         judge.close_judges()
-    assert {fb.exercise: fb.points for fb in feedback} == FULL
-    assert serving.proc.poll() is not None and getattr(judge._SERVING, "judge", None) is None
+        serving.close()
+    assert _plain(feedback) == fresh["honest"]
+    assert getattr(judge._SERVING, "judge", None) is None
