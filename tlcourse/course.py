@@ -58,13 +58,7 @@ class PeakMemory:
         self._thread.join()
 
 
-class _KernelLog:
-    """Where the kernels of a course run write their stderr (TensorFlow's C++ log lines, warnings)."""
-
-    file = None
-
-
-def _kernel_manager_class():
+def _kernel_manager_class(log):
     """Kernels on Unix sockets in a private folder, their stderr into the lesson's log file.
 
     Over TCP, ipykernel warns that it is "running over TCP without encryption"; over Unix sockets
@@ -83,9 +77,8 @@ def _kernel_manager_class():
             super().__init__(**kwargs)
 
         async def start_kernel(self, **kwargs):
-            if _KernelLog.file is not None:
-                kwargs.setdefault("stderr", _KernelLog.file)
-                kwargs.setdefault("stdout", _KernelLog.file)
+            kwargs.setdefault("stderr", log)
+            kwargs.setdefault("stdout", log)
             await super().start_kernel(**kwargs)
 
         async def shutdown_kernel(self, *args, **kwargs):
@@ -120,7 +113,6 @@ def execute_notebook(
     start = time.perf_counter()
     try:
         with open(output.with_suffix(".log"), "wb") as log, PeakMemory() as memory:
-            _KernelLog.file = log
             papermill.execute_notebook(
                 str(notebook),
                 str(output),
@@ -129,10 +121,9 @@ def execute_notebook(
                 kernel_name="python3",
                 progress_bar=progress or False,
                 execution_timeout=timeout,
-                kernel_manager_class=_kernel_manager_class(),
+                kernel_manager_class=_kernel_manager_class(log),
             )
     finally:
-        _KernelLog.file = None
         for k, v in previous.items():
             if v is None:
                 os.environ.pop(k, None)

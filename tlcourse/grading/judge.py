@@ -129,7 +129,7 @@ def serve(hidden_file: str | None) -> int:
 
     The requests are the grader's own plain data, as in a one-shot judge; between two, Keras' global
     state (layer-name counters, the graph) is cleared, so a verdict does not depend on what was
-    judged before it (``test_grade`` compares the two kinds of judge on the same notebooks).
+    judged before it (``tests/test_judge.py`` compares the two kinds of judge on the same reports).
     """
     fatal = _prepare(hidden_file)
     if fatal:
