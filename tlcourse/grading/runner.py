@@ -86,7 +86,17 @@ def _kernel_manager(spec: BoxSpec):
             await _sockets_ready(self)
 
         def client(self, **kwargs):
-            return super().client(context=self.context, **kwargs)  # the context that never reconnects
+            kc = super().client(context=self.context, **kwargs)  # the context that never reconnects
+            start = kc.start_channels
+
+            def start_channels(*args, **kw):
+                # No heartbeat: a late beat makes jupyter_client's HBChannel open and connect a new
+                # socket, through whatever the box has put at the socket's path by then. A dead
+                # kernel is seen by its process (a client made by its manager asks the manager).
+                return start(*args, **{**kw, "hb": False})
+
+            kc.start_channels = start_channels
+            return kc
 
     import zmq
     import zmq.asyncio
