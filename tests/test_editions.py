@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tlcourse.checks import PUBLIC_FILE
+from tlcourse.errors import CourseError
 from tlcourse.release import release
 from tlcourse.studentcopy import public_results, write_public_results
 
@@ -156,3 +157,20 @@ def test_no_function_in_the_student_edition_solves_an_exercise(student_edition, 
     assert "solved []" in result.stdout, result.stdout[-2000:]
     tried = int(result.stdout.split("tried ")[1].split()[0])
     assert tried > 100, result.stdout  # the scan really called functions as answers
+
+
+def test_a_release_for_a_repository_writes_it_into_every_colab_cell_and_carries_binder(tmp_path):
+    import nbformat
+
+    from tlcourse.links import colab_cell
+
+    target = tmp_path / "course"
+    release(target, "student", repo="https://github.com/uni/tl-course")
+    for notebook in sorted((target / "lessons").glob("*.ipynb")):
+        first = next(c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
+        assert first.source == colab_cell("https://github.com/uni/tl-course"), notebook.name
+    assert (target / "binder" / "postBuild").stat().st_mode & 0o111, "repo2docker runs postBuild: executable"
+    assert (target / "binder" / "requirements.txt").read_text().strip().endswith("-r ../requirements.txt")
+    assert (target / "binder" / "start").read_text().count("TLCOURSE_QUICK=1") == 1
+    with pytest.raises(CourseError, match="--repo"):
+        release(tmp_path / "other", "student", repo="not a url")

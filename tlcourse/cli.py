@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("release", help="write the student (or self-study) edition of the course into a new folder")
     p.add_argument("target", type=Path, help="a new, empty folder")
     p.add_argument("--edition", choices=("student", "self-study"), default="student")
+    p.add_argument("--repo", help="the git URL the edition will be published at (the Colab cells install from it)")
 
     p = sub.add_parser("lessons", help="regenerate the student copies in lessons/ from solutions/")
     p.add_argument("--check", action="store_true", help="only report stale copies (exit 1 if any)")
@@ -142,7 +143,7 @@ def cmd_site(args) -> int:
 def cmd_release(args) -> int:
     from tlcourse.release import release
 
-    written = release(args.target, args.edition)
+    written = release(args.target, args.edition, args.repo)
     print(f"wrote the {args.edition} edition to {args.target}: {', '.join(written)}")
     return 0
 

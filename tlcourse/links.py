@@ -4,7 +4,9 @@ An instructor hands out the student edition from a git repository (``tlcourse re
 push it). An nbgitpuller link makes a student's hub server pull that repository (or update
 their copy, keeping their edits) and open the lesson: ``HUB/hub/user-redirect/git-pull?repo=…
 &urlpath=lab/tree/<repo folder>/lessons/<lesson>.ipynb&branch=…`` (nbgitpuller's documented
-link format). For a repository on GitHub, "Open in Colab" and Binder links are added.
+link format). The link names the folder (``targetpath``): nbgitpuller's own default keeps a
+``.git`` suffix in it, so ``…/course.git`` would land in ``course.git/``. For a repository on
+GitHub, "Open in Colab" and Binder links are added.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ def lesson_links(lesson: str, repo: str, hub: str | None = None, branch: str = "
     if hub:
         if urlparse(hub).scheme not in ("http", "https"):
             raise CourseError(f"--hub must be the hub's URL (https://…), got {hub!r}")
-        query = urlencode({"repo": repo, "urlpath": f"lab/tree/{_repo_folder(repo)}/{path}", "branch": branch})
+        folder = _repo_folder(repo)
+        query = urlencode(
+            {"repo": repo, "targetpath": folder, "urlpath": f"lab/tree/{folder}/{path}", "branch": branch}
+        )
         links["hub"] = f"{hub.rstrip('/')}/hub/user-redirect/git-pull?{query}"
     github = _github(repo)
     if github:
@@ -61,3 +66,31 @@ def links_markdown(lessons: list[str], repo: str, hub: str | None = None, branch
         binder = f"[launch]({links['binder']})" if "binder" in links else ""
         rows.append(f"| {lesson} | {hub_cell} | {colab} | {binder} |")
     return "\n".join(rows) + "\n"
+
+
+COLAB_REPO_PLACEHOLDER = "COURSE_REPO = None  # the course's git URL: `tlcourse release --repo URL` writes it here"
+COLAB_CELL = """\
+# On Google Colab only: install the course (package, weights, data). Anywhere else this cell does nothing.
+import importlib
+import subprocess
+import sys
+
+{repo_line}
+if "google.colab" in sys.modules:
+    if not COURSE_REPO:
+        raise RuntimeError("set COURSE_REPO above to the course's git URL (the repository this lesson came from)")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"tlcourse[colab] @ git+{{COURSE_REPO}}"], check=True)
+    importlib.invalidate_caches()
+    from tlcourse.datasets import hymenoptera_path
+
+    hymenoptera_path()  # the ants/bees photos, downloaded once (45 MB)"""
+
+
+def colab_cell(repo: str | None = None) -> str:
+    """The first code cell of every lesson: on Colab it installs the course from ``repo``; elsewhere nothing.
+
+    Colab opens a lesson from GitHub with none of the course installed, so the lesson itself must
+    install it; a hub or ``make install`` has already done so, and there the cell must cost nothing.
+    """
+    line = COLAB_REPO_PLACEHOLDER if repo is None else f"COURSE_REPO = {repo!r}  # where this edition was released"
+    return COLAB_CELL.format(repo_line=line)

@@ -41,8 +41,13 @@ def checkout_root() -> Path:
     return root
 
 
-def release(target: Path, edition: str = "student") -> list[str]:
-    """Write ``edition`` of the course into the new folder ``target``; the top-level entries written."""
+def release(target: Path, edition: str = "student", repo: str | None = None) -> list[str]:
+    """Write ``edition`` of the course into the new folder ``target``; the top-level entries written.
+
+    ``repo``: the git URL the edition will be published at; each lesson's Colab cell installs the
+    course from it (without it, the cell asks a Colab user to fill it in). The Binder configuration
+    (``deploy/binder``) goes into ``binder/``, so the published repository launches on mybinder.org.
+    """
     from tlcourse.studentcopy import generate, write_public_results
 
     if edition not in EDITIONS:
@@ -59,6 +64,9 @@ def release(target: Path, edition: str = "student") -> list[str]:
     target.mkdir(parents=True, exist_ok=True)
     shutil.copytree(root / "tlcourse", target / "tlcourse", ignore=_IGNORE)
     shutil.copytree(root / "lessons", target / "lessons", ignore=_IGNORE)
+    if repo is not None:
+        _set_colab_repo(target / "lessons", repo)
+    shutil.copytree(root / "deploy" / "binder", target / "binder", ignore=_IGNORE)
     shutil.copytree(root / "datasets", target / "datasets", ignore=_IGNORE)
     shutil.copy(root / "requirements.txt", target / "requirements.txt")
     pyproject = (root / "pyproject.toml").read_text()
@@ -71,3 +79,19 @@ def release(target: Path, edition: str = "student") -> list[str]:
         shutil.copy(root / "README.md", target / "README.md")
     (target / "pyproject.toml").write_text(pyproject)
     return sorted(p.name for p in target.iterdir())
+
+
+def _set_colab_repo(lessons: Path, repo: str) -> None:
+    """Write ``repo`` into every lesson's Colab cell (the placeholder line ``tlcourse.links`` defines)."""
+    import nbformat
+
+    from tlcourse.links import colab_cell, lesson_links
+
+    lesson_links("lesson", repo)  # the same check of the URL as the launch links
+    for path in sorted(lessons.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        cells = [c for c in nb.cells if c.cell_type == "code" and c.source == colab_cell()]
+        if len(cells) != 1:
+            raise CourseError(f"{path.name}: no Colab cell as tlcourse.links.colab_cell() writes it")
+        cells[0].source = colab_cell(repo)
+        nbformat.write(nb, path)
