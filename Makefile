@@ -23,7 +23,7 @@ endif
 CHROMIUM := $(firstword $(wildcard /usr/lib/chromium/chromium /usr/bin/chromium))
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install browser sandbox course quick site test lab lint clean
+.PHONY: install browser sandbox hub image course quick site test lab lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,14 @@ else
 	$(BIN)/tlcourse site $(if $(REPO),--repo $(REPO)) $(if $(HUB),--hub $(HUB))
 endif
 
+# The build context of the single-user image (deploy/Dockerfile): the student edition and the data.
+image: install
+	rm -rf build/image
+	$(BIN)/tlcourse release build/image/edition $(if $(REPO),--repo $(REPO))
+	mkdir -p build/image/data
+	cp -r "$$($(BIN)/python -c 'from tlcourse.datasets import hymenoptera_path; print(hymenoptera_path())')" build/image/data/
+	@echo "build context ready: docker build -f deploy/Dockerfile -t <image>:<tag> build/image"
+
 browser:
 ifeq ($(CHROMIUM),)
 	@if command -v apt-get >/dev/null; then \
@@ -79,7 +87,21 @@ sandbox:
 	  else echo "no apt-get: install bubblewrap yourself (tlcourse grade needs it)"; fi; \
 	fi
 
-test: install browser sandbox
+# The hub test's proxy: configurable-http-proxy (npm; JupyterHub's default proxy), into build/hub-node.
+HUB_PROXY := build/hub-node/node_modules/.bin/configurable-http-proxy
+hub:
+	@if [ ! -x $(HUB_PROXY) ]; then \
+	  if ! command -v npm >/dev/null && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's nodejs and npm for the hub test"; \
+	    $(SUDO) apt-get install -y -qq nodejs npm >/dev/null 2>&1 || \
+	    ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm >/dev/null); \
+	  fi; \
+	  if command -v npm >/dev/null; then \
+	    npm install --silent --no-audit --no-fund --prefix build/hub-node configurable-http-proxy@5.3.0; \
+	  else echo "no npm: tests/test_hub.py will be skipped (it needs node for JupyterHub's proxy)"; fi; \
+	fi
+
+test: install browser sandbox hub
 	.ci/offline $(BIN)/python -m pytest
 
 lab: install

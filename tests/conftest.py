@@ -105,3 +105,32 @@ def lite0():
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
+
+
+# root needs --no-sandbox; the rest keeps Chromium from calling home
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_executable() -> str:
+    candidates = [
+        os.environ.get("TLCOURSE_CHROMIUM"),
+        "/usr/lib/chromium/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+        shutil.which("google-chrome"),
+    ]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    pytest.fail(
+        "no Chromium browser found for the browser test: install Debian's package "
+        "(`apt-get install -y chromium`; `make test` does this where apt is available) "
+        "or set TLCOURSE_CHROMIUM to a Chromium/Chrome executable"
+    )

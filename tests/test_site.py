@@ -21,12 +21,13 @@ from urllib.parse import unquote, urljoin, urlparse
 import nbformat
 import pytest
 
-from tests.conftest import run_offline, tlcourse_cmd
-from tests.test_browser import ARTIFACTS, chromium_executable
 from tlcourse.course import lesson_notebooks
 from tlcourse.results import collect
 
+from conftest import CHROMIUM_ARGS, chromium_executable, run_offline, tlcourse_cmd
+
 ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "build" / "test-artifacts"
 LESSONS = [p.stem for p in lesson_notebooks(ROOT / "lessons")]
 WIDGETS = ("FreezeControl", "StrategyAdvisor", "PhotoClassifier")
 REPR = re.compile(r"\b(VBox|HBox|IntProgress|ToggleButton|IntSlider|FreezeControl|StrategyAdvisor|PhotoClassifier)\(")
@@ -80,7 +81,7 @@ def server(site):
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_executable(), args=["--no-sandbox"])
+        browser = p.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 

@@ -283,7 +283,7 @@ class PhotoClassifier(_TextFallback, widgets.VBox):
 
         self.last = classify(self.classifier, [prepared], self.top)[0]
         heatmap = self._heatmap(prepared)
-        _set_output(self.output, fig=self._figure(prepared, heatmap, name))
+        _set_output(self.output, fig=self._figure(prepared, heatmap, name), text=self.summary())
         return self.last
 
     def _figure(self, prepared: np.ndarray, heatmap, name: str):
@@ -367,7 +367,7 @@ class LiveHistory(keras.callbacks.Callback):
 
 
 def _set_output(output: widgets.Output, fig=None, text: str | None = None) -> None:
-    """Replace what an Output widget shows with a figure (as PNG) or a line of text.
+    """Replace what an Output widget shows with a figure (as PNG), a line of text, or both.
 
     Sets the widget's ``outputs`` directly instead of capturing with ``with output:`` and
     ``clear_output(wait=True)``: that capture raced with nbclient (papermill, the grader),
@@ -377,14 +377,16 @@ def _set_output(output: widgets.Output, fig=None, text: str | None = None) -> No
 
     import matplotlib.pyplot as plt
 
+    outputs = []
     if fig is not None:
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
         plt.close(fig)
         data = {"image/png": base64.b64encode(buffer.getvalue()).decode(), "text/plain": "<figure>"}
-        output.outputs = ({"output_type": "display_data", "data": data, "metadata": {}},)
-    else:
-        output.outputs = ({"output_type": "stream", "name": "stdout", "text": f"{text}\n"},)
+        outputs.append({"output_type": "display_data", "data": data, "metadata": {}})
+    if text is not None:
+        outputs.append({"output_type": "stream", "name": "stdout", "text": f"{text}\n"})
+    output.outputs = tuple(outputs)
 
 
 def _in_kernel() -> bool:
