@@ -29,6 +29,20 @@ def test_truncated_file_is_reported_removed_and_not_used(tmp_path):
     assert not path.exists()
 
 
+def test_a_corrupt_file_in_the_shared_cache_is_skipped_never_deleted(tmp_path, monkeypatch):
+    """A class reads one instructor-filled cache: no student's kernel may delete a file in it (found
+    by tests/test_hub.py, where root's kernels could)."""
+    shared, own = tmp_path / "shared", tmp_path / "own"
+    monkeypatch.setenv("TLCOURSE_CACHE", str(own))
+    monkeypatch.setenv("TLCOURSE_CACHE_SHARED", str(shared))
+    save_arrays(shared / "features" / "a.npz", {"x": np.ones(10000)})
+    broken = (shared / "features" / "a.npz").read_bytes()[:-100]
+    (shared / "features" / "a.npz").write_bytes(broken)
+    with pytest.warns(UserWarning, match="corrupt"):
+        assert load_arrays(cache_dir() / "features" / "a.npz") is None
+    assert (shared / "features" / "a.npz").read_bytes() == broken
+
+
 def test_altered_content_fails_the_checksum(tmp_path):
     path = tmp_path / "a.npz"
     save_arrays(path, {"x": np.zeros(4)})

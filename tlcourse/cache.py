@@ -120,10 +120,12 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
     """Load and verify arrays saved by ``save_arrays``; None (and a warning) if absent or corrupt.
 
-    A corrupt file is deleted so the caller rebuilds it.
+    A corrupt file in the writable cache is deleted so the caller rebuilds it; one in the shared
+    cache is left alone (it is someone else's, read by a whole class: the rebuilt copy goes to ours).
     """
+    shared = False
     if not path.exists():
-        path = _shared_copy(path)
+        path, shared = _shared_copy(path), True
         if path is None:
             return None
     try:
@@ -134,9 +136,10 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
             raise ValueError("checksum mismatch")
     except Exception as err:  # truncated zip, bad header, missing key: all mean "rebuild"
         warnings.warn(f"cache file {path} is corrupt ({err}); rebuilding it", stacklevel=2)
-        try:
-            path.unlink(missing_ok=True)
-        except OSError:  # a read-only shared cache: leave it, rebuild into ours
-            pass
+        if not shared:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # cannot delete it: the rebuilt file replaces it atomically
+                pass
         return None
     return arrays
