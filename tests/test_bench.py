@@ -49,3 +49,16 @@ def test_tables_show_the_measured_numbers():
     assert "speedup 15.6x" in bench.format_cached(cached)
     runs = {"scratch": {"mean": 0.7, "sd": 0.02, "seconds": [30.0, 32.0]}}
     assert "0.700 ± 0.020" in bench.format_comparison(runs) and "31.0 s" in bench.format_comparison(runs)
+    partial = {
+        "strategy": "some",
+        "cut_after": "block5",
+        "image_size": 160,
+        "n_train": 1837,
+        "epochs": 4,
+        "through_base": {"seconds_per_epoch": 39.1, "val_accuracy": 0.85},
+        "above_cut": {"seconds_per_epoch": 9.8, "extract_seconds": 14.4, "val_accuracy": 0.85},
+        "speedup": 3.98,
+        "bound": 1.72,
+        "fraction_of_bound": 2.31,
+    }
+    assert "speedup 3.98x of a 1.72x FLOP bound" in bench.format_partial(partial)

@@ -8,7 +8,9 @@ Four measurements, printed as tables and written as JSON (default ``build/bench.
 2. ``cached_head``: the head of a frozen-base model trained for 20 epochs on ants/bees,
    images through the base every epoch vs features extracted once (same head, optimizer,
    data, no augmentation, both after a warm-up); ``speedup`` = slow total / cached total;
-3. ``comparison``: scratch vs frozen vs fine-tuned on ants/bees, mean +- sd over 3 seeds;
+3. ``partial_finetune``: fine-tuning ``some`` on all solar-cell images at 160 px through the base
+   vs on activations cached at the cut (``tlcourse.cut``), against the FLOP bound;
+   ``comparison``: scratch vs frozen vs fine-tuned on ants/bees, mean +- sd over 3 seeds;
    ``best_pretrained``: the frozen head on each offline backbone at its native size;
 4. ``course``: wall seconds of each lesson and of the whole course (quick and default).
 
@@ -192,6 +194,95 @@ def cached_head(epochs: int = 20, image_size: int = 160, seed: int = 0) -> dict:
     }
 
 
+def _epoch_timer():
+    """A Keras callback keeping each epoch's seconds (the first includes tracing: reported apart)."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.seconds, self._last = [], time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.perf_counter()
+            self.seconds.append(now - self._last)
+            self._last = now
+
+    return EpochTimer()
+
+
+def partial_bound(cut, n_train: int, n_val: int) -> float:
+    """The most fine-tuning above the cut can save, from FLOPs: (through the base) / (on activations).
+
+    A training image costs the bottom's forward pass plus the top's forward and backward passes
+    (backward ~ 2x forward) through the base, the top's alone on cached activations; a validation
+    image costs the whole forward pass against the top's.
+    """
+    from tlcourse.compute import count_flops
+
+    bottom, top = count_flops(cut.bottom), count_flops(cut.top)
+    through = n_train * (bottom + 3 * top) + n_val * (bottom + top)
+    cached = n_train * 3 * top + n_val * top
+    return through / cached
+
+
+def partial_finetune(epochs: int = 4, image_size: int = 160, strategy: str = "some", seed: int = 0) -> dict:
+    """Fine-tuning ``strategy`` on all solar-cell images two ways: through the base vs above the cut.
+
+    Both start from the same trained head and the same weights, with the same seed, batches and
+    learning rate (no augmentation: that is when the cut applies). Seconds per epoch are the median
+    of the epochs after the first (the first includes tracing); the one-off extraction of the
+    activations at the cut is reported apart, as is the FLOP bound (``partial_bound``).
+    """
+    import keras
+
+    from tlcourse.catalogue import FINE_TUNE_LR_FACTOR
+    from tlcourse.cut import fit_above_cut, split_at_cut
+    from tlcourse.datasets import load_dataset
+    from tlcourse.freeze import apply_strategy
+    from tlcourse.models import transfer_model
+    from tlcourse.train import compile_classifier, fit, fit_cached
+
+    data = load_dataset("elpv", image_size)
+    keras.utils.set_random_seed(seed)
+    start_model = compile_classifier(transfer_model(load_backbone("efficientnet_lite0", data.input_shape), 2))
+    fit_cached(start_model, data, epochs=10, seed=seed, progress=False)  # phase 1: the head, base frozen
+    head = start_model.get_layer("head").get_weights()
+    runs = {}
+    for way in ("through_base", "above_cut"):
+        keras.utils.set_random_seed(seed)  # the same dropout seed in both models
+        model = transfer_model(load_backbone("efficientnet_lite0", data.input_shape), 2)
+        model.get_layer("head").set_weights(head)
+        apply_strategy(model, strategy)
+        compile_classifier(model, 1e-3 / FINE_TUNE_LR_FACTOR)
+        timer = _epoch_timer()
+        if way == "through_base":
+            result = fit(model, data, epochs, augment=False, seed=seed, callbacks=[timer], progress=False)
+        else:
+            result = fit_above_cut(model, data, epochs, seed=seed, callbacks=[timer], progress=False)
+            cut = split_at_cut(model)
+        runs[way] = {
+            "seconds_per_epoch": statistics.median(timer.seconds[1:] or timer.seconds),
+            "first_epoch_seconds": timer.seconds[0],
+            "extract_seconds": result.extract_seconds,
+            "total_seconds": result.seconds,
+            "val_accuracy": result.val_accuracy,
+        }
+    bound = partial_bound(cut, len(data.train), len(data.val))
+    speedup = runs["through_base"]["seconds_per_epoch"] / runs["above_cut"]["seconds_per_epoch"]
+    return {
+        "strategy": strategy,
+        "cut_after": cut.block,
+        "image_size": image_size,
+        "n_train": len(data.train),
+        "n_val": len(data.val),
+        "epochs": epochs,
+        **runs,
+        "speedup": speedup,
+        "bound": bound,
+        "fraction_of_bound": speedup / bound,
+    }
+
+
 def comparison(
     seeds=(0, 1, 2),
     image_size: int = 160,
@@ -287,6 +378,8 @@ def run_bench(quick: bool, out: Path, lessons: Path = Path("lessons")) -> dict:
     print(format_throughput(report["throughput"]), flush=True)
     report["cached_head"] = cached_head()
     print(format_cached(report["cached_head"]), flush=True)
+    report["partial_finetune"] = partial_finetune(epochs=3 if quick else 4)
+    print(format_partial(report["partial_finetune"]), flush=True)
     if quick:  # the scratch CNN dominates: lesson 5's size (96 px), fewer epochs
         report["comparison"] = comparison(image_size=96, scratch_epochs=8, fine_tune_epochs=1)
     else:
@@ -336,6 +429,20 @@ def format_cached(c: dict) -> str:
             f"+ {fast['extract_seconds']:.1f} s extraction, "
             f"{fast['total_seconds']:.1f} s, val acc {fast['val_accuracy']:.3f}",
             f"  speedup {c['speedup']:.1f}x",
+        ]
+    )
+
+
+def format_partial(p: dict) -> str:
+    slow, fast = p["through_base"], p["above_cut"]
+    return "\n".join(
+        [
+            f"fine-tuning '{p['strategy']}' on {p['n_train']} solar cells at {p['image_size']} px, "
+            f"{p['epochs']} epochs",
+            f"  through the base : {slow['seconds_per_epoch']:.2f} s/epoch, val acc {slow['val_accuracy']:.3f}",
+            f"  above the cut ({p['cut_after']}): {fast['seconds_per_epoch']:.2f} s/epoch "
+            f"+ {fast['extract_seconds']:.1f} s extraction once, val acc {fast['val_accuracy']:.3f}",
+            f"  speedup {p['speedup']:.2f}x of a {p['bound']:.2f}x FLOP bound ({p['fraction_of_bound']:.2f})",
         ]
     )
 

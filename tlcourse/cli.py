@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=_positive, default=None, help="training images per class")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (fine-tuning uses lr/100)")
     p.add_argument("--batch-size", type=_positive, default=32)
+    p.add_argument(
+        "--no-augment",
+        dest="augment",
+        action="store_false",
+        help="no flips/rotations/zooms: then some/most fine-tune on activations cached at the cut (faster)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="folder for the model, history and checkpoints")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
@@ -218,6 +224,7 @@ def cmd_fit(args) -> int:
         args.fine_tune_epochs,
         args.lr,
         args.batch_size,
+        augment=args.augment,
         seed=args.seed,
         checkpoint_dir=out,
         resume=args.resume,
@@ -231,6 +238,8 @@ def cmd_fit(args) -> int:
         "val_accuracy": round(run.result.val_accuracy, 4),
         "best_val_accuracy": round(run.result.best_val_accuracy, 4),
         "train_seconds": round(run.result.seconds, 2),
+        "augment": args.augment,
+        "fine_tuned_above": run.result.notes.get("cut"),
         "n_train": len(data.train),
         "n_val": len(data.val),
         "skipped_files": [s.path for s in data.skipped],

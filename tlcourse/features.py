@@ -2,7 +2,8 @@
 
 A frozen base maps the same image to the same vector every time, so lessons that train
 many heads on one data set (strategies, seeds, data sizes, classical classifiers) need
-the expensive forward pass only once. Vectors are cached in memory and on disk, keyed
+the expensive forward pass only once (and ``tlcourse.cut`` caches the activations of a frozen
+bottom the same way). Vectors are cached in memory and on disk, keyed
 by a fingerprint of the extractor's weights and of the images, so a fine-tuned base or
 different images never reuse stale features.
 """
@@ -20,7 +21,9 @@ from tlcourse.cache import cache_dir, load_arrays, save_arrays
 
 _MEMORY: dict[str, np.ndarray] = {}
 _FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_MEMORY_LIMIT = 16  # feature sets kept in memory (each is N x 1280 float32: small)
+# Feature sets kept in memory, oldest dropped first: pooled vectors are small (N x 1280 float32),
+# activations at a cut (tlcourse.cut) are not (1,837 solar cells at 160 px after block5: 82 MB).
+_MEMORY_LIMIT_BYTES = 768 * 2**20
 
 
 def _without_trainable(config):
@@ -113,7 +116,7 @@ def features_of(extractor: keras.Model, images: np.ndarray, batch_size: int = 32
     else:
         features = _forward_batches(extractor, images, batch_size, f"features ({extractor.name})", fingerprint)
         save_arrays(path, {"features": features})
-    if len(_MEMORY) >= _MEMORY_LIMIT:
-        _MEMORY.pop(next(iter(_MEMORY)))
     _MEMORY[key] = features
+    while len(_MEMORY) > 1 and sum(f.nbytes for f in _MEMORY.values()) > _MEMORY_LIMIT_BYTES:
+        _MEMORY.pop(next(iter(_MEMORY)))
     return features

@@ -8,7 +8,8 @@ lesson needs many runs (all strategies, several seeds, several data sizes) and b
 - ``head``: frozen pretrained base, train the new head on cached features;
 - ``some`` / ``most`` / ``full``: the head first (as ``head``), then unfreeze that much of
   the base (BatchNormalization stays frozen), recompile with a learning rate 100x lower
-  and fine-tune for ``fine_tune_epochs`` more epochs (augmented).
+  and fine-tune for ``fine_tune_epochs`` more epochs (augmented; with ``augment=False``, ``some``
+  and ``most`` train on activations cached at the cut: ``tlcourse.cut``).
 
 With ``checkpoint_dir`` every epoch is checkpointed (``tlcourse.checkpoint``) and
 ``resume=True`` continues an interrupted run from its last completed epoch.
@@ -24,6 +25,7 @@ import keras
 from tlcourse.backbones import load_backbone
 from tlcourse.catalogue import DEFAULT_BACKBONE, FINE_TUNE_LR_FACTOR, check_strategy
 from tlcourse.checkpoint import Checkpointer
+from tlcourse.cut import fit_above_cut, split_at_cut
 from tlcourse.datasets import ImageData
 from tlcourse.freeze import apply_strategy
 from tlcourse.models import scratch_cnn, transfer_model
@@ -166,19 +168,18 @@ def _finetune_phase(plan: _Plan, state: dict | None, model, head_result: FitResu
         apply_strategy(model, plan.strategy)
         compile_classifier(model, plan.learning_rate / FINE_TUNE_LR_FACTOR)  # recompile: trainable changed
         done, prior, head_epochs = 0, head_result.history, head_result.epochs
-    tuned = fit(
-        model,
-        plan.data,
-        plan.fine_tune_epochs,
-        plan.batch_size,
-        augment=plan.augment,
+    settings = dict(
         seed=plan.seed,
         progress=plan.progress,
         callbacks=_callbacks(plan, "finetune", model, prior),
         initial_epoch=done,
     )
+    if not plan.augment and split_at_cut(model) is not None:  # the frozen bottom's output never changes
+        tuned = fit_above_cut(model, plan.data, plan.fine_tune_epochs, plan.batch_size, **settings)
+    else:
+        tuned = fit(model, plan.data, plan.fine_tune_epochs, plan.batch_size, augment=plan.augment, **settings)
     history = {k: prior.get(k, []) + v for k, v in tuned.history.items()}
-    notes = {"head_epochs": head_epochs, "fine_tune_epochs": plan.fine_tune_epochs}
+    notes = {"head_epochs": head_epochs, "fine_tune_epochs": plan.fine_tune_epochs, **tuned.notes}
     return StrategyRun(
         plan.strategy,
         model,

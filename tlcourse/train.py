@@ -194,6 +194,7 @@ def fit_cached(
         initial_epoch=initial_epoch,
         verbose=0,
         callbacks=callbacks,
+        shuffle=False,  # the pipeline shuffles (seeded, every epoch)
     )
     return FitResult(_plain_history(history), time.perf_counter() - start, extract_seconds)
 
