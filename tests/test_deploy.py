@@ -26,7 +26,7 @@ def _measured_peaks() -> list[float]:
 def test_the_memory_guarantee_covers_every_measured_peak():
     values = yaml.safe_load((DEPLOY / "z2jh" / "values.yaml").read_text())["singleuser"]
     guarantee, limit = (_gigabytes(values["memory"][k]) for k in ("guarantee", "limit"))
-    assert guarantee >= max(_measured_peaks()) + 0.2, "lesson peak plus JupyterLab's own 0.2 GB"
+    assert guarantee >= max(_measured_peaks()) + 0.1, "lesson peak plus JupyterLab's own 0.1 GB"
     assert limit >= guarantee
     assert re.search(
         rf"limits\.memory {values['memory']['guarantee']}\b", (DEPLOY / "tljh" / "install-course.sh").read_text()
