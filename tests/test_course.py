@@ -73,11 +73,18 @@ def test_a_headline_says_what_its_own_numbers_show():
     lost = headline(lesson, {"frozen_accuracy": 0.6, "scratch_accuracy": 0.7, "seeds": 1})
     assert "does not beat" in lost and "1 seed" in lost
     assert headline(lesson, {"seconds": 3}) == ""  # nothing recorded: no claim
-    grid = headline(
-        "04_fine_tuning_strategies",
-        {"elpv_small_head_balanced_accuracy": 0.7, "elpv_small_some_balanced_accuracy": 0.75},
-    )
-    assert grid == "elpv small: best some (head 0.70, some 0.75)"
+    lesson4 = {
+        "finetune_solar_best_strategy": "some",
+        "finetune_solar_head_test_balanced_accuracy": 0.79,
+        "finetune_solar_some_test_balanced_accuracy": 0.84,
+        "finetune_solar_n_train": 1837,
+        "finetune_solar_image_size": 160,
+        "finetune_seeds": 3,
+    }
+    won = headline("04_fine_tuning_strategies", {**lesson4, "finetune_solar_gain_balanced_se": 3.0})
+    assert won == "solar cells (1837 train, 160 px, 3 seeds, test balanced acc.): some 0.84 beats head 0.79 (+3.0 s.e.)"
+    tied = headline("04_fine_tuning_strategies", {**lesson4, "finetune_solar_gain_balanced_se": 1.2})
+    assert "some 0.84 ties head 0.79 (+1.2 s.e.)" in tied, "a gain inside 2 standard errors is not a win"
 
 
 def test_every_lesson_has_a_headline():

@@ -313,3 +313,13 @@ def test_plot_curve_error_bands_and_log_axis():
     ys_of_band = np.concatenate([p.vertices[:, 1] for p in bands[0].get_paths()])
     assert ys_of_band.min() == pytest.approx(0.05) and ys_of_band.max() == pytest.approx(0.95)
     assert ax.get_xscale() == "log"
+
+
+def test_show_table_displays_one_markdown_table(monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    viz.show_table(["strategy", "accuracy"], [["head", "0.80"], ["some", "0.84"]])
+    (table,) = shown
+    assert table.data.splitlines() == ["| strategy | accuracy |", "|---|---|", "| head | 0.80 |", "| some | 0.84 |"]

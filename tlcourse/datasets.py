@@ -74,6 +74,7 @@ class ImageData:
     val: ImageSplit
     image_size: int
     skipped: list[SkippedFile] = field(default_factory=list)
+    test: ImageSplit | None = None  # held out from every choice (``with_test_split``)
 
     @property
     def num_classes(self) -> int:
@@ -84,9 +85,23 @@ class ImageData:
         return (self.image_size, self.image_size, 3)
 
     def split(self, name: str) -> ImageSplit:
-        if name not in ("train", "val"):
-            raise CourseError(f"unknown split {name!r}: use 'train' or 'val'")
-        return self.train if name == "train" else self.val
+        if name == "test" and self.test is None:
+            raise CourseError(f"{self.name} has no test split: make one with data.with_test_split()")
+        if name not in ("train", "val", "test"):
+            raise CourseError(f"unknown split {name!r}: use 'train', 'val' or 'test'")
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+    def with_test_split(self, fraction: float = 0.5, seed: int = 0) -> ImageData:
+        """The same data with ``fraction`` of the validation images moved to a test split.
+
+        Validation images are for choices (learning rate, epochs, strategy); the test images,
+        never seen by a choice, are for the numbers you report. The training set is untouched
+        (stratified, so both parts keep the class proportions; fixed by ``seed``).
+        """
+        if self.test is not None:
+            raise CourseError(f"{self.name} already has a test split ({len(self.test)} images)")
+        keep, test = stratified_split(self.val.labels, fraction, seed)
+        return replace(self, val=self.val.take(keep), test=self.val.take(test))
 
     def per_class(self, n: int, seed: int = 0) -> ImageData:
         """The same data with only ``n`` training images per class (chosen by ``seed``)."""
@@ -133,8 +148,11 @@ class ImageData:
         """Counts per class and split, and the skipped files, as readable text."""
         train = self.train.class_counts(self.num_classes)
         val = self.val.class_counts(self.num_classes)
-        lines = [f"{self.name}: {len(self.train)} train / {len(self.val)} val images, {self.image_size} px"]
-        lines += [f"  {c:<20} train {t:>5}  val {v:>5}" for c, t, v in zip(self.class_names, train, val)]
+        test = self.test.class_counts(self.num_classes) if self.test is not None else None
+        held_out = f" / {len(self.test)} test" if test else ""
+        lines = [f"{self.name}: {len(self.train)} train / {len(self.val)} val{held_out} images, {self.image_size} px"]
+        for i, (c, t, v) in enumerate(zip(self.class_names, train, val)):
+            lines.append(f"  {c:<20} train {t:>5}  val {v:>5}" + (f"  test {test[i]:>5}" if test else ""))
         lines += skipped_report(self.skipped)
         return "\n".join(lines)
 

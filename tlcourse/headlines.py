@@ -8,7 +8,6 @@ are missing (a lesson that stopped early) is left out.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 HEADLINES: dict[str, Callable[[dict], list[str]]] = {}
@@ -66,22 +65,25 @@ def _preprocess(m: dict) -> list[str]:
     return out
 
 
-GRID_KEY = re.compile(r"^(?P<target>[a-z]+)_(?P<size>small|large)_(?P<strategy>head|some|most|full)_balanced_accuracy$")
+TARGET_NAMES = {"solar": "solar cells", "antsbees": "ants/bees"}
 
 
 @_lesson("04_fine_tuning_strategies")
 def _strategies(m: dict) -> list[str]:
-    grid: dict[tuple[str, str], dict[str, float]] = {}
-    for key, value in m.items():
-        match = GRID_KEY.match(key)
-        if match:
-            grid.setdefault((match["target"], match["size"]), {})[match["strategy"]] = value
     out = []
-    for (target, size), results in sorted(grid.items()):
-        top = max(results.values())
-        best = "/".join(s for s, v in results.items() if v >= top - 0.005)  # ties are said as ties
-        listed = ", ".join(f"{s} {v:.2f}" for s, v in sorted(results.items()))
-        out.append(f"{target} {size}: best {best} ({listed})")
+    for key, name in TARGET_NAMES.items():
+        best = m.get(f"finetune_{key}_best_strategy")
+        head = m.get(f"finetune_{key}_head_test_balanced_accuracy")
+        if best is None or head is None or f"finetune_{key}_gain_balanced_se" not in m:
+            continue
+        tuned = m[f"finetune_{key}_{best}_test_balanced_accuracy"]
+        in_se = m[f"finetune_{key}_gain_balanced_se"]
+        verdict = "beats" if in_se > 2 else "loses to" if in_se < -2 else "ties"
+        out.append(
+            f"{name} ({m.get(f'finetune_{key}_n_train', '?')} train, {m.get(f'finetune_{key}_image_size', '?')} px, "
+            f"{m.get('finetune_seeds', '?')} seeds, test balanced acc.): {best} {tuned:.2f} {verdict} head {head:.2f} "
+            f"({in_se:+.1f} s.e.)"
+        )
     if "bn_inference_val_accuracy" in m and "bn_batch_stats_val_accuracy" in m:
         out.append(
             f"BN in inference mode {m['bn_inference_val_accuracy']:.2f} vs batch statistics "

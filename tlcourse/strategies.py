@@ -174,8 +174,9 @@ def _finetune_phase(plan: _Plan, state: dict | None, model, head_result: FitResu
         callbacks=_callbacks(plan, "finetune", model, prior),
         initial_epoch=done,
     )
-    if not plan.augment and split_at_cut(model) is not None:  # the frozen bottom's output never changes
-        tuned = fit_above_cut(model, plan.data, plan.fine_tune_epochs, plan.batch_size, **settings)
+    cut = None if plan.augment else split_at_cut(model)
+    if cut is not None:  # the frozen bottom's output never changes
+        tuned = fit_above_cut(model, plan.data, plan.fine_tune_epochs, plan.batch_size, cut=cut, **settings)
     else:
         tuned = fit(model, plan.data, plan.fine_tune_epochs, plan.batch_size, augment=plan.augment, **settings)
     history = {k: prior.get(k, []) + v for k, v in tuned.history.items()}

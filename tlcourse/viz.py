@@ -204,3 +204,12 @@ def plot_gradcam(
     axes[1, 0].text(-0.08, 0.5, "Grad-CAM", transform=axes[1, 0].transAxes, rotation=90, va="center", ha="right")
     fig.tight_layout()
     return fig
+
+
+def show_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Rows as a Markdown table in the notebook (cells formatted by the caller: the lesson chooses the digits)."""
+    from IPython.display import Markdown, display
+
+    lines = ["| " + " | ".join(str(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    display(Markdown("\n".join(lines)))

@@ -1,0 +1,110 @@
+"""The experiment harness: scores, standard errors, a test split no choice sees, runs that repeat."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from tlcourse.datasets import load_dataset
+from tlcourse.errors import CourseError
+from tlcourse.experiments import FineTuneExperiment, mean_se, paired_gain, scores
+
+SIZE = 64  # the smallest size the lessons' quick mode uses
+
+
+def test_scores_count_accuracy_and_mean_recall():
+    labels = np.array([0, 0, 0, 1])
+    majority = scores(labels, np.zeros(4, int))
+    assert (majority.accuracy, majority.balanced, majority.n) == (0.75, 0.5, 4)  # the majority class is chance
+    mixed = scores(labels, np.array([0, 1, 0, 1]))
+    assert mixed.accuracy == 0.75 and mixed.balanced == pytest.approx((2 / 3 + 1) / 2)
+    assert majority.se == pytest.approx(np.sqrt(0.75 * 0.25 / 4))
+    with pytest.raises(CourseError, match="as many predictions"):
+        scores(labels, np.zeros(3, int))
+
+
+def test_mean_se_is_the_standard_error_of_the_mean():
+    assert mean_se([1.0, 2.0, 3.0]) == pytest.approx((2.0, 1 / np.sqrt(3)))
+    assert mean_se([0.8]) == (0.8, 0.0)
+    with pytest.raises(CourseError):
+        mean_se([])
+
+
+def test_paired_gain_is_zero_for_the_same_predictions_and_counts_both_noises():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 200)
+    a = [np.where(rng.random(200) < 0.8, labels, 1 - labels) for _ in range(3)]
+    same = paired_gain(labels, a, a)
+    assert same.mean == 0 and same.se == 0
+    perfect = paired_gain(labels, a, [labels] * 3)
+    balanced_a = np.mean([scores(labels, p).balanced for p in a])
+    assert perfect.mean == pytest.approx(1 - balanced_a)
+    assert perfect.se_seeds > 0 and perfect.se_test > 0 and perfect.in_se > 2
+    assert perfect.se == pytest.approx(np.hypot(perfect.se_seeds, perfect.se_test))
+    with pytest.raises(CourseError, match="same number of seeds"):
+        paired_gain(labels, a, a[:2])
+
+
+def test_a_test_split_comes_out_of_validation_stratified_and_disjoint(hymenoptera):
+    data = load_dataset("hymenoptera", SIZE, verbose=False)
+    with pytest.raises(CourseError, match="no test split"):
+        data.split("test")
+    held = data.with_test_split(0.5, seed=0)
+    assert held.train.paths == data.train.paths, "the training set is untouched"
+    assert not set(held.val.paths) & set(held.test.paths)
+    assert sorted(held.val.paths + held.test.paths) == sorted(data.val.paths)
+    for part in (held.val, held.test):  # both halves keep the class proportions (within one image)
+        share = np.mean(part.labels)
+        assert abs(share - np.mean(data.val.labels)) < 1.5 / len(part)
+    assert held.per_class(5).test is held.test, "subsetting training images keeps the test split"
+    assert "test" in held.summary()
+    with pytest.raises(CourseError, match="already has a test split"):
+        held.with_test_split()
+
+
+@pytest.fixture(scope="module")
+def experiment(hymenoptera):
+    data = load_dataset("hymenoptera", SIZE, per_class=16, verbose=False).with_test_split(0.5, seed=0)
+    return FineTuneExperiment(data, head_epochs=4, progress=False)
+
+
+def test_a_run_keeps_its_best_validation_epoch_and_repeats_exactly(experiment):
+    first = experiment.run("some", 1e-4, epochs=3, seed=0)
+    curve = first.history["val_balanced_accuracy"]
+    assert len(curve) == 3 and first.best_epoch == int(np.argmax(curve)) + 1
+    assert first.val.balanced == pytest.approx(curve[first.best_epoch - 1]), "the kept weights are the best epoch's"
+    other = experiment.run("some", 1e-5, epochs=3, seed=0)  # something else in between ...
+    again = experiment.run("some", 1e-4, epochs=3, seed=0)  # ... then the first run once more
+    assert again.history == first.history, "a run starts as if built and compiled anew"
+    np.testing.assert_array_equal(again.test_predicted, first.test_predicted)
+    assert other.learning_rate == 1e-5 and other.history != first.history
+
+
+def test_the_head_is_trained_once_per_seed_and_fine_tuning_starts_from_it(experiment):
+    head = experiment.head(0)
+    assert experiment.head(0) is head
+    assert head.best_epoch == int(np.argmax(head.history["val_balanced_accuracy"])) + 1
+    assert experiment.run("head", 1e-3, epochs=1, seed=0) is head
+    from_random = experiment.run("some", 1e-4, epochs=1, seed=0, head="random")
+    from_trained = experiment.run("some", 1e-4, epochs=1, seed=0)
+    assert from_random.history != from_trained.history
+    with pytest.raises(CourseError, match="head must be one of"):
+        experiment.run("some", 1e-4, epochs=1, head="pretrained")
+    with pytest.raises(CourseError, match="outside"):
+        experiment.run("some", 3.0, epochs=1)
+
+
+def test_test_labels_never_take_part_in_a_choice(experiment):
+    """Scramble the test labels: curves, kept epochs and validation scores stay the same."""
+    data = experiment.data
+    rng = np.random.default_rng(0)
+    scrambled = dataclasses.replace(data.test, labels=rng.permutation(data.test.labels))
+    blind = FineTuneExperiment(
+        dataclasses.replace(data, test=scrambled), head_epochs=experiment.head_epochs, progress=False
+    )
+    for build in (lambda e: e.head(1), lambda e: e.run("some", 1e-4, epochs=2, seed=1)):
+        seen, unseen = build(experiment), build(blind)
+        assert (unseen.history, unseen.best_epoch, unseen.val) == (seen.history, seen.best_epoch, seen.val)
+        np.testing.assert_array_equal(unseen.test_predicted, seen.test_predicted)
