@@ -70,6 +70,7 @@ def test_a_headline_says_what_its_own_numbers_show():
     lesson = "05_scratch_vs_pretrained"
     won = headline(lesson, {"frozen_accuracy": 0.85, "frozen_accuracy_sd": 0.01, "scratch_accuracy": 0.7, "seeds": 3})
     assert won.startswith("frozen pretrained beats scratch: 0.85 ± 0.01 vs 0.70, 3 seeds")
+    assert "ImageNet's own photos" in won, "the ants/bees margin carries its caveat"
     lost = headline(lesson, {"frozen_accuracy": 0.6, "scratch_accuracy": 0.7, "seeds": 1})
     assert "does not beat" in lost and "1 seed" in lost
     assert headline(lesson, {"seconds": 3}) == ""  # nothing recorded: no claim

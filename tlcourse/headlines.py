@@ -100,7 +100,8 @@ def _comparison(m: dict) -> list[str]:
     spread = f" ± {m['frozen_accuracy_sd']:.2f}" if seeds > 1 and "frozen_accuracy_sd" in m else ""
     out = [
         f"frozen pretrained {_beats(m['frozen_accuracy'], m['scratch_accuracy'])} scratch: "
-        f"{m['frozen_accuracy']:.2f}{spread} vs {m['scratch_accuracy']:.2f}, {seeds} seed{'s' if seeds > 1 else ''}"
+        f"{m['frozen_accuracy']:.2f}{spread} vs {m['scratch_accuracy']:.2f}, {seeds} seed{'s' if seeds > 1 else ''} "
+        "on ants/bees (ImageNet's own photos: an upper bound)"
     ]
     if "finetuned_accuracy" in m:
         out.append(f"fine-tuned {m['finetuned_accuracy']:.2f}")
