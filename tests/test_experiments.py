@@ -108,3 +108,13 @@ def test_test_labels_never_take_part_in_a_choice(experiment):
         seen, unseen = build(experiment), build(blind)
         assert (unseen.history, unseen.best_epoch, unseen.val) == (seen.history, seen.best_epoch, seen.val)
         np.testing.assert_array_equal(unseen.test_predicted, seen.test_predicted)
+
+
+def test_full_has_no_cut_and_trains_through_the_base_with_the_same_rules(experiment):
+    run = experiment.run("full", 1e-5, epochs=2, seed=0)
+    curve = run.history["val_balanced_accuracy"]
+    assert run.strategy == "full" and len(curve) == 2
+    assert run.val.balanced == pytest.approx(curve[run.best_epoch - 1], abs=1e-6), (
+        "the kept weights are the best epoch's"
+    )
+    assert run.test is not None and run.test.n == len(experiment.data.test)
