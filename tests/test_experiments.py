@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import keras
 import numpy as np
 import pytest
 
 from tlcourse.datasets import load_dataset
 from tlcourse.errors import CourseError
-from tlcourse.experiments import FineTuneExperiment, mean_se, paired_gain, scores
+from tlcourse.experiments import FineTuneExperiment, ScratchExperiment, mean_se, paired_gain, scores
 
 SIZE = 64  # the smallest size the lessons' quick mode uses
 
@@ -118,3 +119,60 @@ def test_full_has_no_cut_and_trains_through_the_base_with_the_same_rules(experim
         "the kept weights are the best epoch's"
     )
     assert run.test is not None and run.test.n == len(experiment.data.test)
+
+
+def test_a_scratch_run_starts_from_its_seeds_random_weights_and_repeats_exactly(experiment):
+    from tlcourse.models import scratch_cnn
+
+    data = experiment.data
+    builds = []
+
+    def build():
+        builds.append(scratch_cnn(data.input_shape, data.num_classes))
+        return builds[-1]
+
+    scratch = ScratchExperiment(data, build, epochs=2, progress=False)
+    first = scratch.run(0)
+    curve = first.history["val_balanced_accuracy"]
+    assert first.strategy == "scratch" and first.best_epoch == int(np.argmax(curve)) + 1
+    assert first.val.balanced == pytest.approx(curve[first.best_epoch - 1], abs=1e-6)
+    assert first.test is not None and first.test.n == len(data.test)
+    other = scratch.run(1)
+    assert other.history != first.history, "another seed, other initial weights and batches"
+    assert scratch.run(0) is first, "each seed is trained once"
+    again = ScratchExperiment(data, build, epochs=2, progress=False)
+    again.run(1)  # a different order of seeds on a fresh experiment ...
+    repeat = again.run(0)  # ... gives the seed-0 run exactly
+    assert repeat.history == first.history
+    np.testing.assert_array_equal(repeat.test_predicted, first.test_predicted)
+    widths = iter([8, 16])
+    odd = ScratchExperiment(
+        data,
+        lambda: keras.Sequential(
+            [
+                keras.Input(data.input_shape),
+                keras.layers.Flatten(),
+                keras.layers.Dense(next(widths)),
+                keras.layers.Dense(2, activation="softmax"),
+            ]
+        ),
+        epochs=1,
+        progress=False,
+    )
+    odd.run(0)
+    with pytest.raises(CourseError, match="same architecture"):
+        odd.run(1)
+    with pytest.raises(CourseError, match="outside"):
+        ScratchExperiment(data, build, epochs=1, learning_rate=2.0)
+
+
+def test_a_backbone_without_weights_is_the_same_architecture_with_random_weights():
+    from tlcourse.backbones import load_backbone
+
+    pretrained = load_backbone("efficientnet_lite0", (64, 64, 3)).model
+    random = load_backbone("efficientnet_lite0", (64, 64, 3), weights=None).model
+    assert [(w.path, tuple(w.shape)) for w in random.weights] == [(w.path, tuple(w.shape)) for w in pretrained.weights]
+    kernel = "stem_conv"
+    assert not np.allclose(random.get_layer(kernel).get_weights()[0], pretrained.get_layer(kernel).get_weights()[0])
+    with pytest.raises(CourseError, match="'imagenet'"):
+        load_backbone("efficientnet_lite0", (64, 64, 3), weights="random")

