@@ -50,6 +50,9 @@ def test_partly_right_answer_gets_partial_points_and_a_hint(demo_exercise):
 def test_unanswered_is_missing_with_the_variable_name(demo_exercise):
     fb = evaluate(demo_exercise, {"mean": None})
     assert fb.status == "missing" and fb.points == 0 and "`mean`" in fb.message
+    assert "Hint" not in str(fb) and "a hint appears" in str(fb), "no hint before a first attempt"
+    stub = evaluate(demo_exercise, {"mean": _stub})
+    assert stub.status == "missing" and "Hint" not in str(stub)
 
 
 def _stub(*args, **kwargs):

@@ -164,6 +164,29 @@ def test_54_images_needed():
     assert fb.status == "partial" and any("not sorted" in w for w in fb.wrong)
 
 
+def test_55_a_trained_frozen_transfer_model_passes_and_each_shortcut_is_named():
+    assert evaluate("5.5", {"build_and_train_head": l5.reference_build_and_train_head}).status == "pass"
+
+    def untrained(backbone, num_classes, x_train, y_train, epochs):
+        return l5.reference_build_and_train_head(backbone, num_classes, x_train, y_train, 0)
+
+    fb = evaluate("5.5", {"build_and_train_head": untrained})
+    assert fb.status == "partial" and fb.points == pytest.approx(fb.max_points * 4 / 5)
+    assert all("below the bar" in w for w in fb.wrong), fb.wrong
+
+    def whole_model_trains(backbone, num_classes, x_train, y_train, epochs):
+        model = l5.reference_build_and_train_head(backbone, num_classes, x_train, y_train, 0)
+        backbone[0].trainable = True  # unfrozen before training: the base's weights (and BN statistics) move
+        model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+        model.fit(x_train, y_train, epochs=epochs, batch_size=16, verbose=0)
+        return model
+
+    fb = evaluate("5.5", {"build_and_train_head": whole_model_trains})
+    assert fb.status == "partial"
+    assert any("base.trainable = False" in w for w in fb.wrong)
+    assert any("changed during training" in w for w in fb.wrong)
+
+
 # --------------------------------------------------------------------------- any value
 
 
@@ -178,6 +201,7 @@ def test_54_images_needed():
         ("5.2", "mistake_overlap"),
         ("5.3", "compare_runs"),
         ("5.4", "images_needed"),
+        ("5.5", "build_and_train_head"),
     ],
 )
 def test_any_value_gets_feedback_not_an_exception(exercise, name):

@@ -68,11 +68,18 @@ def test_a_headline_says_what_its_own_numbers_show():
     from tlcourse.headlines import headline
 
     lesson = "05_scratch_vs_pretrained"
-    won = headline(lesson, {"frozen_accuracy": 0.85, "frozen_accuracy_sd": 0.01, "scratch_accuracy": 0.7, "seeds": 3})
-    assert won.startswith("frozen pretrained beats scratch: 0.85 ± 0.01 vs 0.70, 3 seeds")
+    numbers = {"test_accuracy_frozen": 0.85, "test_accuracy_frozen_se": 0.01, "test_accuracy_scratch": 0.7, "seeds": 3}
+    won = headline(lesson, {**numbers, "frozen_minus_scratch_se": 5.0})
+    assert won.startswith("frozen pretrained beats scratch (test balanced acc.): 0.85 ± 0.01 vs 0.70, 3 seeds")
     assert "ImageNet's own photos" in won, "the ants/bees margin carries its caveat"
-    lost = headline(lesson, {"frozen_accuracy": 0.6, "scratch_accuracy": 0.7, "seeds": 1})
+    assert "ties scratch" in headline(lesson, {**numbers, "frozen_minus_scratch_se": 1.5}), "within 2 s.e.: a tie"
+    lost = headline(lesson, {"test_accuracy_frozen": 0.6, "test_accuracy_scratch": 0.7, "seeds": 1})
     assert "does not beat" in lost and "1 seed" in lost
+    solar = {"solar_test_accuracy_frozen": 0.7, "solar_test_accuracy_scratch": 0.75}
+    solar["solar_frozen_minus_scratch_se"] = -3.0
+    assert "solar cells (not in ImageNet, 400 train): frozen 0.70 loses to scratch 0.75" in headline(
+        lesson, {**numbers, **solar, "solar_n_train": 400}
+    )
     assert headline(lesson, {"seconds": 3}) == ""  # nothing recorded: no claim
     lesson4 = {
         "finetune_solar_best_strategy": "some",

@@ -136,6 +136,9 @@ def test_a_scratch_run_starts_from_its_seeds_random_weights_and_repeats_exactly(
     curve = first.history["val_balanced_accuracy"]
     assert first.strategy == "scratch" and first.best_epoch == int(np.argmax(curve)) + 1
     assert first.val.balanced == pytest.approx(curve[first.best_epoch - 1], abs=1e-6)
+    assert first.val.accuracy == pytest.approx(first.history["val_accuracy"][first.best_epoch - 1], abs=1e-6), (
+        "the run scores validation once per epoch itself (no second pass by Keras), with fit's keys"
+    )
     assert first.test is not None and first.test.n == len(data.test)
     other = scratch.run(1)
     assert other.history != first.history, "another seed, other initial weights and batches"

@@ -93,13 +93,15 @@ def fit_above_cut(
     callbacks=(),
     initial_epoch: int = 0,
     cut: Cut | None = None,
+    validate: bool = True,
 ) -> FitResult:
     """``fit(model, data, …)`` without augmentation, computed on activations cached at the cut.
 
     Trains the model's own trainable weights with the model's own optimizer (compile it as for
     ``fit``: after changing what trains, compile again); the history has ``fit``'s keys.
     Pass the ``cut`` of an earlier call (``split_at_cut(model)``, what trains unchanged) to run
-    again without re-tracing its training step: seconds per run on a CPU.
+    again without re-tracing its training step: seconds per run on a CPU. ``validate=False``
+    skips Keras' own validation pass (for callbacks that score the validation split themselves).
     """
     _require_compiled(model)
     cut = cut or split_at_cut(model)
@@ -110,7 +112,7 @@ def fit_above_cut(
         )
     start = time.perf_counter()
     train_x = features_of(cut.bottom, data.train.images, batch_size)
-    val_x = features_of(cut.bottom, data.val.images, batch_size)
+    val_x = features_of(cut.bottom, data.val.images, batch_size) if validate else None
     extract_seconds = time.perf_counter() - start
     if getattr(cut.top, "optimizer", None) is not model.optimizer:  # compiled for this optimizer: keep its step
         cut.top.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
@@ -120,7 +122,7 @@ def fit_above_cut(
         callbacks.append(EpochProgress(epochs - initial_epoch, f"fit {model.name} above {cut.block} (cached)"))
     history = cut.top.fit(
         vector_batches(train_x, data.train.labels.astype("int32"), batch_size, shuffle=True, seed=seed + initial_epoch),
-        validation_data=vector_batches(val_x, data.val.labels.astype("int32"), batch_size),
+        validation_data=vector_batches(val_x, data.val.labels.astype("int32"), batch_size) if validate else None,
         epochs=epochs,
         initial_epoch=initial_epoch,
         verbose=0,

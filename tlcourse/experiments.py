@@ -90,7 +90,9 @@ class Gain:
     @property
     def in_se(self) -> float:
         """The gain in standard errors: beyond about ±2 it is evidence, within it noise."""
-        return self.mean / self.se if self.se > 0 else float("inf") * np.sign(self.mean)
+        if self.se > 0:
+            return self.mean / self.se
+        return 0.0 if self.mean == 0 else float("inf") * np.sign(self.mean)  # no noise measured (one seed, no spread)
 
 
 def _balanced(labels: np.ndarray, predicted: np.ndarray, classes: np.ndarray) -> float:
@@ -129,18 +131,25 @@ class Run:
     val: Scores
     test: Scores | None
     test_predicted: np.ndarray | None = field(repr=False, default=None)
-    seconds: float = 0.0
+    seconds: float = 0.0  # the run's wall time, feature extraction included where it extracted any
+    extract_seconds: float = 0.0  # of which spent computing features (0 when they came from the cache)
 
 
 class _ValidationBalanced(keras.callbacks.Callback):
-    """Adds ``val_balanced_accuracy`` to the epoch's logs (before EarlyStopping reads them)."""
+    """Scores the validation split once per epoch: ``val_loss``, ``val_accuracy`` and
+    ``val_balanced_accuracy`` into the epoch's logs (before EarlyStopping reads them). The runs
+    train with ``validate=False``, so Keras does not score the same images a second time."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray):
         super().__init__()
         self.x, self.y = x, np.asarray(y)
 
     def on_epoch_end(self, epoch, logs=None):
-        predicted = self.model.predict(self.x, batch_size=128, verbose=0).argmax(axis=1)
+        probabilities = self.model.predict(self.x, batch_size=128, verbose=0)
+        predicted = probabilities.argmax(axis=1)
+        found = probabilities[np.arange(len(self.y)), self.y]
+        logs["val_loss"] = float(-np.mean(np.log(np.clip(found, 1e-7, 1.0))))
+        logs["val_accuracy"] = float(np.mean(predicted == self.y))
         logs["val_balanced_accuracy"] = scores(self.y, predicted).balanced
 
 
@@ -220,6 +229,7 @@ class FineTuneExperiment:
             seed=seed,
             progress=self.progress,
             callbacks=_keep_best(x_val, data.val.labels, self.head_epochs),
+            validate=False,
         )
         head = model.get_layer("head")
         self._head_weights[seed] = head.get_weights()
@@ -233,6 +243,7 @@ class FineTuneExperiment:
             head,
             lambda split: extract_features(model, split.images),
         )
+        run.extract_seconds = result.extract_seconds
         self._heads[seed] = run
         return run
 
@@ -269,13 +280,30 @@ class FineTuneExperiment:
             inputs = lambda split: features_of(cut.bottom, split.images, self.batch_size)  # noqa: E731
             callbacks = _keep_best(inputs(data.val), data.val.labels, epochs)
             result = fit_above_cut(
-                model, data, epochs, self.batch_size, seed=seed, progress=self.progress, callbacks=callbacks, cut=cut
+                model,
+                data,
+                epochs,
+                self.batch_size,
+                seed=seed,
+                progress=self.progress,
+                callbacks=callbacks,
+                cut=cut,
+                validate=False,
             )
             scorer = cut.top
         else:  # full: nothing frozen to cache
             inputs = _pixels
             callbacks = _keep_best(inputs(data.val), data.val.labels, epochs)
-            result = fit(model, data, epochs, self.batch_size, seed=seed, progress=self.progress, callbacks=callbacks)
+            result = fit(
+                model,
+                data,
+                epochs,
+                self.batch_size,
+                seed=seed,
+                progress=self.progress,
+                callbacks=callbacks,
+                validate=False,
+            )
             scorer = model
         return self._finish(strategy, learning_rate, seed, head, result.history, result.seconds, scorer, inputs)
 
@@ -366,6 +394,7 @@ class ScratchExperiment:
             seed=seed,
             progress=self.progress,
             callbacks=_keep_best(_pixels(data.val), data.val.labels, self.epochs),
+            validate=False,
         )
         run = _scored_run(
             data, "scratch", self.learning_rate, seed, "random", result.history, result.seconds, model, _pixels

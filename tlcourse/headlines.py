@@ -27,6 +27,11 @@ def _beats(a: float, b: float, plural: bool = False) -> str:
     return "do not beat" if plural else "does not beat"
 
 
+def _verdict(in_se: float) -> str:
+    """A difference in standard errors, in words: beyond about two it is evidence, within it noise."""
+    return "beats" if in_se > 2 else "loses to" if in_se < -2 else "ties"
+
+
 @_lesson("01_why_scratch_is_hard")
 def _scratch(m: dict) -> list[str]:
     out = []
@@ -78,7 +83,7 @@ def _strategies(m: dict) -> list[str]:
             continue
         tuned = m[f"finetune_{key}_{best}_test_balanced_accuracy"]
         in_se = m[f"finetune_{key}_gain_balanced_se"]
-        verdict = "beats" if in_se > 2 else "loses to" if in_se < -2 else "ties"
+        verdict = _verdict(in_se)
         out.append(
             f"{name} ({m.get(f'finetune_{key}_n_train', '?')} train, {m.get(f'finetune_{key}_image_size', '?')} px, "
             f"{m.get('finetune_seeds', '?')} seeds, test balanced acc.): {best} {tuned:.2f} {verdict} head {head:.2f} "
@@ -94,17 +99,26 @@ def _strategies(m: dict) -> list[str]:
 
 @_lesson("05_scratch_vs_pretrained")
 def _comparison(m: dict) -> list[str]:
-    if not all(k in m for k in ("frozen_accuracy", "scratch_accuracy")):
+    if not all(k in m for k in ("test_accuracy_frozen", "test_accuracy_scratch")):
         return []
     seeds = int(m.get("seeds", 1))
-    spread = f" ± {m['frozen_accuracy_sd']:.2f}" if seeds > 1 and "frozen_accuracy_sd" in m else ""
+    frozen, scratch = m["test_accuracy_frozen"], m["test_accuracy_scratch"]
+    spread = f" ± {m['test_accuracy_frozen_se']:.2f}" if seeds > 1 and "test_accuracy_frozen_se" in m else ""
+    verdict = _verdict(m["frozen_minus_scratch_se"]) if "frozen_minus_scratch_se" in m else _beats(frozen, scratch)
     out = [
-        f"frozen pretrained {_beats(m['frozen_accuracy'], m['scratch_accuracy'])} scratch: "
-        f"{m['frozen_accuracy']:.2f}{spread} vs {m['scratch_accuracy']:.2f}, {seeds} seed{'s' if seeds > 1 else ''} "
-        "on ants/bees (ImageNet's own photos: an upper bound)"
+        f"frozen pretrained {verdict} scratch (test balanced acc.): {frozen:.2f}{spread} vs {scratch:.2f}, "
+        f"{seeds} seed{'s' if seeds > 1 else ''} on ants/bees (ImageNet's own photos: an upper bound)"
     ]
-    if "finetuned_accuracy" in m:
-        out.append(f"fine-tuned {m['finetuned_accuracy']:.2f}")
+    if "same_architecture_scratch_accuracy" in m:
+        out.append(f"Lite0 from random weights {m['same_architecture_scratch_accuracy']:.2f}")
+    if "test_accuracy_finetuned" in m:
+        out.append(f"fine-tuned {m['test_accuracy_finetuned']:.2f}")
+    solar = ("solar_test_accuracy_frozen", "solar_test_accuracy_scratch", "solar_frozen_minus_scratch_se")
+    if all(k in m for k in solar):
+        out.append(
+            f"solar cells (not in ImageNet, {m.get('solar_n_train', '?')} train): frozen {m[solar[0]]:.2f} "
+            f"{_verdict(m[solar[2]])} scratch {m[solar[1]]:.2f} ({m[solar[2]]:+.1f} s.e.)"
+        )
     return out
 
 

@@ -101,15 +101,17 @@ def fit(
     callbacks=(),
     progress: bool = True,
     initial_epoch: int = 0,
+    validate: bool = True,
 ) -> FitResult:
     """``model.fit`` on ``data`` with validation, wall time and an epoch progress bar.
 
     ``initial_epoch`` resumes an interrupted run: epochs ``initial_epoch..epochs-1`` run.
+    ``validate=False`` skips Keras' validation pass (for callbacks that score validation themselves).
     """
     _require_compiled(model)
     keras.utils.set_random_seed(seed + initial_epoch)
     train = data.pipeline("train", batch_size, augment=augment, seed=seed + initial_epoch)
-    val = data.pipeline("val", batch_size)
+    val = data.pipeline("val", batch_size) if validate else None
     callbacks = list(callbacks) + ([EpochProgress(epochs - initial_epoch, f"fit {model.name}")] if progress else [])
     start = time.perf_counter()
     history = model.fit(
@@ -162,19 +164,21 @@ def fit_cached(
     progress: bool = True,
     callbacks=(),
     initial_epoch: int = 0,
+    validate: bool = True,
 ) -> FitResult:
     """Train a frozen-base transfer model's head on features extracted once.
 
     Same head, optimizer and loss as ``fit`` would use; much faster after the first epoch.
     A head that is already compiled (e.g. restored from a checkpoint with its optimizer
-    state) keeps its optimizer; ``initial_epoch`` resumes an interrupted run.
+    state) keeps its optimizer; ``initial_epoch`` resumes an interrupted run; ``validate=False``
+    as for ``fit``.
     """
     _require_compiled(model)
     if not _base_is_frozen(model):
         raise CourseError("fit_cached needs a frozen base (base.trainable = False): use fit() for fine-tuning")
     start = time.perf_counter()
     train_x = extract_features(model, data.train.images)
-    val_x = extract_features(model, data.val.images)
+    val_x = extract_features(model, data.val.images) if validate else None
     extract_seconds = time.perf_counter() - start
     head = model.get_layer("head")
     if not (getattr(head, "compiled", False) and initial_epoch > 0):
@@ -189,7 +193,7 @@ def fit_cached(
         callbacks.append(EpochProgress(epochs - initial_epoch, f"fit head of {model.name} (cached features)"))
     history = head.fit(
         vector_batches(train_x, data.train.labels, batch_size, shuffle=True, seed=seed + initial_epoch),
-        validation_data=vector_batches(val_x, data.val.labels, batch_size),
+        validation_data=vector_batches(val_x, data.val.labels, batch_size) if validate else None,
         epochs=epochs,
         initial_epoch=initial_epoch,
         verbose=0,

@@ -134,6 +134,7 @@ class HiddenTest:
     name: str = ""
 
 
+NO_HINT_YET = "write your answer and check again: a hint appears if it is not right yet"
 REGISTRY: dict[str, Exercise] = {}
 HIDDEN: dict[str, list[HiddenTest]] = {}
 LESSON_MODULES = ("lesson01", "lesson02", "lesson03", "lesson04", "lesson05", "lesson06")
@@ -305,6 +306,9 @@ def parse_report(raw, ex: Exercise, n_cases: int) -> tuple[list[str], list[str],
 
 
 def _feedback(ex: Exercise, max_points: float, status: str, wrong: list[str]) -> Feedback:
+    """No points; the hint only after an attempt (an unanswered exercise gets none: try first)."""
+    if status == "missing":
+        return Feedback(ex.id, ex.title, 0, max_points, status, wrong=wrong + [NO_HINT_YET])
     return Feedback(ex.id, ex.title, 0, max_points, status, wrong=wrong, hint=ex.hint)
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from tlcourse.checks import exercise
-from tlcourse.checks.answers import FirstProblems, as_bool, as_number, close, not_callable, show
+from tlcourse.checks.answers import FirstProblems, as_array, as_bool, as_number, close, not_callable, show
+from tlcourse.checks.plain import Build
+from tlcourse.checks.probe import builder, observer
 
 LESSON = "05_scratch_vs_pretrained"
 
@@ -303,3 +305,212 @@ def judge_images_needed(m, cases, results, expected):
                 f"{label}: you said {show(result.value)}, expected {want:.2f} (sizes {list(sizes)}, accuracies "
                 f"{list(accuracies)}, target {target})",
             )
+
+
+# --------------------------------------------------------------------------- 5.5
+
+TOY_SIZE = 32
+TOY_TEST = 48  # held-out toy images per case: the accuracy bar is judged on them
+
+
+def toy_task(seed: int, n: int, num_classes: int, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """Noise images tinted by class (class c leans to its own colour): a task a frozen toy base's
+    pooled features separate, so a head trained on them clears the bar and an untrained one does not."""
+    rng = np.random.default_rng([seed, {"train": 0, "test": 1}[split]])
+    labels = np.arange(n) % num_classes
+    rng.shuffle(labels)
+    tints = np.array([[220, 40, 40], [40, 40, 220], [40, 220, 40], [220, 220, 40]], dtype=np.float32)[:num_classes]
+    noise = rng.uniform(0, 255, (n, TOY_SIZE, TOY_SIZE, 3)).astype(np.float32)
+    return 0.25 * noise + 0.75 * tints[labels][:, None, None, :], labels.astype(np.int32)
+
+
+@builder("toy_backbone")
+def toy_backbone(seed: int):
+    """A small ``Backbone(model, preprocess)`` like ``load_backbone``'s: two strided convolution stages.
+
+    Shallow on purpose: with random weights a deep base (the toy Lite of lesson 4's checks) washes
+    the colour out of its pooled features, and a head could learn nothing from them in seconds.
+    """
+    import keras
+
+    from tlcourse.backbones import Backbone, Preprocess
+
+    keras.utils.set_random_seed(seed)
+    layers = [keras.Input((TOY_SIZE, TOY_SIZE, 3))]
+    for name, channels in (("stem", 16), ("head", 32)):
+        layers += [
+            keras.layers.Conv2D(channels, 3, strides=2, use_bias=False, name=f"{name}_conv"),
+            keras.layers.BatchNormalization(name=f"{name}_bn"),
+            keras.layers.ReLU(6.0, name=f"{name}_activation"),
+        ]
+    backbone = Backbone(keras.Sequential(layers, name="toy_base"), Preprocess("lite", name="toy_preprocess"))
+    _calibrate(backbone, seed)
+    backbone.model._tlcourse_probe = {"seed": seed}  # which held-out images the observer predicts
+    return backbone
+
+
+def _calibrate(backbone, seed: int) -> None:
+    """Give the toy base's BatchNormalization the statistics of its inputs, as pretraining would.
+
+    With random weights and BN's initial statistics (mean 0, variance 1) the features' scale is
+    arbitrary (in lesson 4's deeper toy base they end near 1e-9). One pass in training mode with
+    momentum 0 stores each layer's batch statistics (of randomly tinted noise, not of the task) as
+    its moving averages; the base is then an untrained but well-scaled one.
+    """
+    import keras
+
+    base, preprocess = backbone
+    rng = np.random.default_rng([seed, 2])
+    tints = rng.uniform(0, 255, (64, 1, 1, 3))
+    images = (0.5 * rng.uniform(0, 255, (64, TOY_SIZE, TOY_SIZE, 3)) + 0.5 * tints).astype(np.float32)
+    layers = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in layers:
+        layer.momentum = 0.0
+    base(preprocess(images), training=True)
+    for layer in layers:
+        layer.momentum = 0.99
+
+
+@builder("toy_task_images")
+def _toy_images(seed: int, n: int, num_classes: int):
+    return toy_task(seed, n, num_classes)[0]
+
+
+@builder("toy_task_labels")
+def _toy_labels(seed: int, n: int, num_classes: int):
+    return toy_task(seed, n, num_classes)[1]
+
+
+@observer("transfer_model_built")
+class TransferModelBuilt:
+    """What the returned model is: where the backbone's base sits, what trains, what moved, what it predicts."""
+
+    def before(self, args):
+        base = args[0][0]
+        return {"weights": [np.array(w) for w in base.get_weights()]}
+
+    def after(self, args, returned, state):
+        import keras
+
+        from tlcourse.freeze import all_layers
+
+        base = args[0][0]
+        if not isinstance(returned, keras.Model):
+            return {"model": False}
+        base_ids = {id(w) for w in base.weights}
+        report = {
+            "model": True,
+            "base_inside": any(layer is base for layer in all_layers(returned)),
+            "base_trainable_weights": sum(1 for w in returned.trainable_weights if id(w) in base_ids),
+            "head_trainable_weights": sum(1 for w in returned.trainable_weights if id(w) not in base_ids),
+            "base_changed": sum(
+                1 for a, b in zip(state["weights"], base.get_weights(), strict=True) if not np.array_equal(a, b)
+            ),
+            "probabilities": None,
+            "predict_error": None,
+        }
+        seed = getattr(base, "_tlcourse_probe", {}).get("seed", 0)
+        x_test, _ = toy_task(seed, TOY_TEST, int(args[1]), "test")
+        try:
+            report["probabilities"] = np.round(np.asarray(returned.predict(x_test, verbose=0), float), 4)
+        except Exception as err:
+            text = str(err).splitlines()[0] if str(err) else ""
+            report["predict_error"] = f"{type(err).__name__}: {text[:200]}"
+        return report
+
+
+def cases_transfer(rng):
+    plans = [(0, 3, 96, 40), (1, 4, 96, 40)]  # 3 and 4 classes: an untrained head rarely maps every tint right
+    if rng is not None:
+        plans = [(int(rng.integers(0, 10_000)), k, int(rng.integers(90, 110)), 40) for k in (3, 4)]
+    return [
+        {
+            "label": f"{k} classes, {n} training images, {epochs} epochs",
+            "call": "build_and_train_head",
+            "args": [
+                Build("toy_backbone", {"seed": seed}),
+                k,
+                Build("toy_task_images", {"seed": seed, "n": n, "num_classes": k}),
+                Build("toy_task_labels", {"seed": seed, "n": n, "num_classes": k}),
+                epochs,
+            ],
+            "observe": "transfer_model_built",
+        }
+        for seed, k, n, epochs in plans
+    ]
+
+
+ACCURACY_BAR = 0.9  # on held-out toy images: a trained head reaches 1.0, an untrained one (chance 1/k) rarely 0.8
+
+
+@exercise(
+    LESSON,
+    "5.5",
+    "Build a transfer model and train its head",
+    names=("build_and_train_head",),
+    points=5,
+    hint="Unpack base, preprocess = backbone and set base.trainable = False. Then the functional model: "
+    "inputs = keras.Input(shape=base.input_shape[1:]); x = preprocess(inputs); x = base(x, training=False); "
+    "pool (GlobalAveragePooling2D), Dropout, Dense(num_classes, activation='softmax'); keras.Model(inputs, "
+    "outputs). compile with Adam and sparse_categorical_crossentropy, fit on (x_train, y_train) for `epochs` "
+    "epochs, and return the model.",
+    cases=cases_transfer,
+)
+def judge_transfer(m, cases, results, expected):
+    if not_callable(m, "build_and_train_head", results, 5):
+        return
+    per = 1 / len(cases)  # five criteria per case, five points in all (exact in binary for 1, 2, 4 cases)
+    for case, result, exp in zip(cases, results, expected):
+        label, k = case["label"], case["args"][1]
+        state = result.observed
+        if not result.ok:
+            m.criterion(False, "", f"{label}: your function {result.why()}", 5 * per)
+            continue
+        if type(state) is not dict or state.get("model") is not True:
+            m.criterion(False, "", f"{label}: returned {show(result.value)}, expected the trained keras.Model", 5 * per)
+            continue
+        probs = as_array(state.get("probabilities"))
+        shape_ok = probs is not None and probs.shape == (len(exp["labels"]), k)
+        m.criterion(
+            shape_ok and bool(np.all(np.abs(probs.sum(axis=1) - 1) < 1e-2)),
+            f"{label}: outputs {k} class probabilities per image",
+            f"{label}: "
+            + (
+                f"predicting held-out images raised {state['predict_error']}"
+                if state.get("predict_error")
+                else f"the output is not {k} probabilities per image (one Dense({k}, activation='softmax') last)"
+            ),
+            per,
+        )
+        m.criterion(
+            state.get("base_inside") is True and state.get("base_trainable_weights") == 0,
+            f"{label}: the backbone's base is inside and frozen",
+            f"{label}: "
+            + (
+                "the model does not contain the backbone's base: call base(x, training=False) on the preprocessed input"
+                if state.get("base_inside") is not True
+                else f"{state.get('base_trainable_weights')} of the base's weights train: set base.trainable = False"
+            ),
+            per,
+        )
+        m.criterion(
+            state.get("base_changed") == 0,
+            f"{label}: training left the pretrained weights as they were",
+            f"{label}: {show(state.get('base_changed'))} of the base's weight arrays changed during training "
+            "(freeze the base before compile and fit)",
+            per,
+        )
+        m.criterion(
+            type(state.get("head_trainable_weights")) is int and state["head_trainable_weights"] > 0,
+            f"{label}: a new head trains",
+            f"{label}: nothing outside the base is trainable: add a new Dense head",
+            per,
+        )
+        accuracy = float(np.mean(probs.argmax(axis=1) == np.asarray(exp["labels"]))) if shape_ok else 0.0
+        m.criterion(
+            accuracy >= ACCURACY_BAR,
+            f"{label}: {accuracy:.2f} accuracy on held-out images (bar {ACCURACY_BAR})",
+            f"{label}: {accuracy:.2f} accuracy on held-out images, below the bar of {ACCURACY_BAR} (chance is "
+            f"{1 / k:.2f}): did you compile and fit the model on x_train, y_train for `epochs` epochs?",
+            per,
+        )
