@@ -10,6 +10,7 @@ import pytest
 from tlcourse.checks import evaluate, exercises_of
 from tlcourse.checks.lesson04 import toy_lite_model
 from tlcourse.freeze import blocks, find_base
+from tlcourse_keys import lesson06 as l6
 
 # --------------------------------------------------------------------------- reference answers
 
@@ -76,6 +77,7 @@ RIGHT = {
             "D": "similar architecture",
         }
     },
+    "6.5": {"feature_extractor": l6.reference_feature_extractor},
 }
 
 
@@ -183,6 +185,23 @@ def test_64_wrong_label_and_unknown_label():
 
 
 # --------------------------------------------------------------------------- the toy model
+
+
+def test_65_the_features_must_be_preprocessed_and_averaged_and_the_base_frozen():
+    raw = lambda b: l6.reference_feature_extractor(b, preprocessed=False)  # noqa: E731
+    unprocessed = evaluate("6.5", {"feature_extractor": raw})
+    assert unprocessed.status == "partial" and all("apply `preprocess` first" in w for w in unprocessed.wrong)
+    max_pooled = evaluate("6.5", {"feature_extractor": lambda b: l6.reference_feature_extractor(b, pooling="max")})
+    assert all("max pooling" in w for w in max_pooled.wrong)
+
+    def flattened_and_trainable(backbone):
+        base, preprocess = backbone
+        inputs = keras.Input(base.input_shape[1:])
+        return keras.Model(inputs, keras.layers.Flatten()(base(preprocess(inputs))))
+
+    fb = evaluate("6.5", {"feature_extractor": flattened_and_trainable})
+    assert fb.points == pytest.approx(1)  # only "the base is inside", on both cases
+    assert any("base.trainable = False" in w for w in fb.wrong) and any("GlobalAveragePooling2D" in w for w in fb.wrong)
 
 
 def test_toy_model_has_the_lite0_blocks():

@@ -30,9 +30,34 @@ def _gain(case):
     return {"gain": gain, "significant": bool(significant)}
 
 
+def reference_feature_extractor(backbone, pooling: str = "average", preprocessed: bool = True):
+    import keras
+
+    base, preprocess = backbone
+    base.trainable = False
+    inputs = keras.Input(shape=base.input_shape[1:])
+    x = base(preprocess(inputs) if preprocessed else inputs, training=False)
+    pool = keras.layers.GlobalAveragePooling2D() if pooling == "average" else keras.layers.GlobalMaxPooling2D()
+    return keras.Model(inputs, pool(x))
+
+
+def _features(case):
+    from tlcourse.checks.lesson05 import toy_backbone, toy_task
+    from tlcourse.checks.lesson06 import FEATURE_IMAGES
+
+    seed = case["args"][0].params["seed"]
+    images, _ = toy_task(seed, FEATURE_IMAGES, 3, "test")
+    out = {}
+    for key, kwargs in (("features", {}), ("no_preprocess", {"preprocessed": False}), ("max_pool", {"pooling": "max"})):
+        model = reference_feature_extractor(toy_backbone(seed), **kwargs)
+        out[key] = np.round(model.predict(images, verbose=0).astype(float), 5)
+    return out
+
+
 EXPECTED = {
     "6.1": lambda case: {},
     "6.2": lambda case: {"value": reference_balanced(*case["args"])},
     "6.3": _gain,
     "6.4": lambda case: {"answers": SCENARIO, "why": SCENARIO_WHY},
+    "6.5": _features,
 }

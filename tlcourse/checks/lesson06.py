@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from tlcourse.checks import exercise
-from tlcourse.checks.answers import as_bool, as_number, not_callable, show
+from tlcourse.checks.answers import as_array, as_bool, as_number, not_callable, show
 from tlcourse.checks.plain import Build
-from tlcourse.checks.probe import builder
+from tlcourse.checks.probe import builder, observer
 
 LESSON = "06_when_to_transfer"
 
@@ -274,3 +274,118 @@ def judge_scenario(m, cases, results, expected):
                 f"case {case}: {key['answers'][case]}",
                 f"case {case}: {got!r} does not fit best — look again at what the case says: {key['why'][case]}",
             )
+
+
+# --------------------------------------------------------------------------- 6.5
+
+FEATURE_IMAGES = 8  # held-out toy images whose features are compared (public.json stores the public ones)
+
+
+@observer("feature_model_built")
+class FeatureModelBuilt:
+    """What the returned feature extractor is, and the features it gives held-out toy images."""
+
+    def before(self, args):
+        return None
+
+    def after(self, args, returned, state):
+        import keras
+
+        from tlcourse.checks.lesson05 import toy_task
+        from tlcourse.freeze import all_layers
+
+        base = args[0][0]
+        if not isinstance(returned, keras.Model):
+            return {"model": False}
+        base_ids = {id(w) for w in base.weights}
+        report = {
+            "model": True,
+            "base_inside": any(layer is base for layer in all_layers(returned)),
+            "base_trainable_weights": sum(1 for w in returned.trainable_weights if id(w) in base_ids),
+            "features": None,
+            "predict_error": None,
+        }
+        seed = getattr(base, "_tlcourse_probe", {}).get("seed", 0)
+        images, _ = toy_task(seed, FEATURE_IMAGES, 3, "test")
+        try:
+            report["features"] = np.round(np.asarray(returned.predict(images, verbose=0), float), 5)
+        except Exception as err:
+            text = str(err).splitlines()[0] if str(err) else ""
+            report["predict_error"] = f"{type(err).__name__}: {text[:200]}"
+        return report
+
+
+def cases_extractor(rng):
+    seeds = [0, 1] if rng is None else [int(s) for s in rng.integers(0, 10_000, 2)]
+    return [
+        {
+            "label": f"a toy backbone (seed {seed})" if rng is None else f"a toy backbone ({i + 1} of 2)",
+            "call": "feature_extractor",
+            "args": [Build("toy_backbone", {"seed": seed})],
+            "observe": "feature_model_built",
+        }
+        for i, seed in enumerate(seeds)
+    ]
+
+
+@exercise(
+    LESSON,
+    "6.5",
+    "A feature extractor from a pretrained backbone",
+    names=("feature_extractor",),
+    points=4,
+    hint="base, preprocess = backbone; base.trainable = False; inputs = keras.Input(shape=base.input_shape[1:]); "
+    "x = preprocess(inputs); x = base(x, training=False); outputs = keras.layers.GlobalAveragePooling2D()(x); "
+    "return keras.Model(inputs, outputs). No classifier: the output is the pooled feature vector.",
+    cases=cases_extractor,
+)
+def judge_extractor(m, cases, results, expected):
+    if not_callable(m, "feature_extractor", results, 4):
+        return
+    per = 1 / len(cases)  # four criteria per case, four points in all
+    for case, result, exp in zip(cases, results, expected):
+        label, state = case["label"], result.observed
+        if not result.ok:
+            m.criterion(False, "", f"{label}: your function {result.why()}", 4 * per)
+            continue
+        if type(state) is not dict or state.get("model") is not True:
+            m.criterion(False, "", f"{label}: returned {show(result.value)}, expected a keras.Model", 4 * per)
+            continue
+        m.criterion(
+            state.get("base_inside") is True,
+            f"{label}: the backbone's base is inside",
+            f"{label}: the model does not contain the backbone's base: call base(...) on the preprocessed input",
+            per,
+        )
+        m.criterion(
+            state.get("base_trainable_weights") == 0,
+            f"{label}: the base is frozen",
+            f"{label}: {show(state.get('base_trainable_weights'))} of the base's weights train: base.trainable = False",
+            per,
+        )
+        got = as_array(state.get("features"))
+        want = np.asarray(exp["features"])
+        shape_ok = got is not None and got.shape == want.shape
+        m.criterion(
+            shape_ok,
+            f"{label}: one vector of {want.shape[1]} numbers per image",
+            f"{label}: "
+            + (
+                f"predicting held-out images raised {state['predict_error']}"
+                if state.get("predict_error")
+                else f"the output has shape {show(None if got is None else list(got.shape))}, expected "
+                f"{list(want.shape)}: pool the feature map (GlobalAveragePooling2D), no classifier"
+            ),
+            per,
+        )
+        why = ""
+        if shape_ok and np.allclose(got, exp["no_preprocess"], atol=1e-3):
+            why = " (they match the base on raw 0..255 pixels: apply `preprocess` first)"
+        elif shape_ok and np.allclose(got, exp["max_pool"], atol=1e-3):
+            why = " (they match max pooling: the course's models average, GlobalAveragePooling2D)"
+        m.criterion(
+            shape_ok and np.allclose(got, want, atol=1e-3),
+            f"{label}: the same features as the course's extractor",
+            f"{label}: the features differ from preprocess → base → average pooling{why}",
+            per,
+        )
