@@ -106,3 +106,16 @@ def test_keras_application_layers_group_into_blocks(app, expected):
     assert [g for g in groups if g in expected] == expected
     weighted = [layer for layer in model.layers if layer.weights]
     assert sum(len(v) for v in blocks(model).values()) >= len(weighted)
+
+
+def test_the_lessons_hand_written_unfreezing_is_what_some_sets_up(model):
+    """Lesson 5 unfreezes block6, block7 and head_* by hand (BN frozen) and says it equals apply_strategy('some')."""
+    apply_strategy(model, "some")
+    expected = {w.path for w in model.trainable_weights}
+    apply_strategy(model, "head")
+    base = model.get_layer("efficientnet_lite0")
+    base.trainable = True
+    for layer in base.layers:  # the lesson's cell, line for line
+        in_top_blocks = layer.name.startswith(("block6", "block7", "head_"))
+        layer.trainable = in_top_blocks and not isinstance(layer, keras.layers.BatchNormalization)
+    assert {w.path for w in model.trainable_weights} == expected
