@@ -70,7 +70,7 @@ def test_a_headline_says_what_its_own_numbers_show():
     lesson = "05_scratch_vs_pretrained"
     numbers = {"test_accuracy_frozen": 0.85, "test_accuracy_frozen_se": 0.01, "test_accuracy_scratch": 0.7, "seeds": 3}
     won = headline(lesson, {**numbers, "frozen_minus_scratch_se": 5.0})
-    assert won.startswith("frozen pretrained beats scratch (test balanced acc.): 0.85 ± 0.01 vs 0.70, 3 seeds")
+    assert won.startswith("frozen pretrained beats scratch (test balanced acc.): 0.850 ± 0.010 vs 0.700, 3 seeds")
     assert "ImageNet's own photos" in won, "the ants/bees margin carries its caveat"
     assert "ties scratch" in headline(lesson, {**numbers, "frozen_minus_scratch_se": 1.5}), "within 2 s.e.: a tie"
     lost = headline(lesson, {"test_accuracy_frozen": 0.6, "test_accuracy_scratch": 0.7, "seeds": 1})

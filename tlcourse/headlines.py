@@ -103,10 +103,10 @@ def _comparison(m: dict) -> list[str]:
         return []
     seeds = int(m.get("seeds", 1))
     frozen, scratch = m["test_accuracy_frozen"], m["test_accuracy_scratch"]
-    spread = f" ± {m['test_accuracy_frozen_se']:.2f}" if seeds > 1 and "test_accuracy_frozen_se" in m else ""
+    spread = f" ± {m['test_accuracy_frozen_se']:.3f}" if seeds > 1 and "test_accuracy_frozen_se" in m else ""
     verdict = _verdict(m["frozen_minus_scratch_se"]) if "frozen_minus_scratch_se" in m else _beats(frozen, scratch)
     out = [
-        f"frozen pretrained {verdict} scratch (test balanced acc.): {frozen:.2f}{spread} vs {scratch:.2f}, "
+        f"frozen pretrained {verdict} scratch (test balanced acc.): {frozen:.3f}{spread} vs {scratch:.3f}, "
         f"{seeds} seed{'s' if seeds > 1 else ''} on ants/bees (ImageNet's own photos: an upper bound)"
     ]
     if "same_architecture_scratch_accuracy" in m:
