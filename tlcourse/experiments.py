@@ -21,6 +21,7 @@ so a lesson's cell shows the experiment, not its plumbing. What every run obeys:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import keras
 import numpy as np
@@ -276,35 +277,22 @@ class FineTuneExperiment:
         model.optimizer.learning_rate = learning_rate
         model.get_layer("head").set_weights(head_weights)
         data = self.data
-        if cut is not None:
+        if cut is not None:  # some, most: train the top on activations cached at the cut
             inputs = lambda split: features_of(cut.bottom, split.images, self.batch_size)  # noqa: E731
-            callbacks = _keep_best(inputs(data.val), data.val.labels, epochs)
-            result = fit_above_cut(
-                model,
-                data,
-                epochs,
-                self.batch_size,
-                seed=seed,
-                progress=self.progress,
-                callbacks=callbacks,
-                cut=cut,
-                validate=False,
-            )
-            scorer = cut.top
+            scorer, train = cut.top, partial(fit_above_cut, cut=cut)
         else:  # full: nothing frozen to cache
-            inputs = _pixels
-            callbacks = _keep_best(inputs(data.val), data.val.labels, epochs)
-            result = fit(
-                model,
-                data,
-                epochs,
-                self.batch_size,
-                seed=seed,
-                progress=self.progress,
-                callbacks=callbacks,
-                validate=False,
-            )
-            scorer = model
+            inputs, scorer, train = _pixels, model, fit
+        callbacks = _keep_best(inputs(data.val), data.val.labels, epochs)
+        result = train(
+            model,
+            data,
+            epochs,
+            self.batch_size,
+            seed=seed,
+            progress=self.progress,
+            callbacks=callbacks,
+            validate=False,
+        )
         return self._finish(strategy, learning_rate, seed, head, result.history, result.seconds, scorer, inputs)
 
     def _head_weights_for(self, seed: int) -> list[np.ndarray]:

@@ -23,17 +23,11 @@ LESSON = "04_fine_tuning_strategies"
 
 def toy_lite_model(seed: int = 0, num_classes: int = 2, size: int = 32):
     """A tiny transfer model with EfficientNet-Lite0's block structure and layer names."""
-    from tlcourse.models import transfer_model
-
-    return transfer_model(toy_backbone(seed, size), num_classes)
-
-
-def toy_backbone(seed: int = 0, size: int = 32):
-    """A tiny ``Backbone`` (base, preprocess) with EfficientNet-Lite0's blocks and names, random weights."""
     import keras
 
     from tlcourse.backbones import Backbone, Preprocess
     from tlcourse.efficientnet_lite import STAGE_STRIDES, BlockSpec, build
+    from tlcourse.models import transfer_model
 
     keras.utils.set_random_seed(seed)
     channels = [4, 4, 6, 6, 8, 8, 10]
@@ -52,7 +46,7 @@ def toy_backbone(seed: int = 0, size: int = 32):
         )
         in_ch = out_ch
     base = build("toy_lite", specs, (size, size, 3), include_top=False, head_channels=16, stem_channels=4)
-    return Backbone(base, Preprocess("lite", name="toy_preprocess"))
+    return transfer_model(Backbone(base, Preprocess("lite", name="toy_preprocess")), num_classes)
 
 
 def toy_batch(seed: int = 0, n: int = 16, size: int = 32):

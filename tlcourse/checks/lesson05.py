@@ -390,33 +390,41 @@ class TransferModelBuilt:
         return {"weights": [np.array(w) for w in base.get_weights()]}
 
     def after(self, args, returned, state):
-        import keras
-
-        from tlcourse.freeze import all_layers
-
         base = args[0][0]
-        if not isinstance(returned, keras.Model):
-            return {"model": False}
-        base_ids = {id(w) for w in base.weights}
-        report = {
-            "model": True,
-            "base_inside": any(layer is base for layer in all_layers(returned)),
-            "base_trainable_weights": sum(1 for w in returned.trainable_weights if id(w) in base_ids),
-            "head_trainable_weights": sum(1 for w in returned.trainable_weights if id(w) not in base_ids),
-            "base_changed": sum(
+        report = model_report(base, returned, int(args[1]), TOY_TEST, "probabilities", 4)
+        if report["model"]:
+            base_ids = {id(w) for w in base.weights}
+            report["head_trainable_weights"] = sum(1 for w in returned.trainable_weights if id(w) not in base_ids)
+            report["base_changed"] = sum(
                 1 for a, b in zip(state["weights"], base.get_weights(), strict=True) if not np.array_equal(a, b)
-            ),
-            "probabilities": None,
-            "predict_error": None,
-        }
-        seed = getattr(base, "_tlcourse_probe", {}).get("seed", 0)
-        x_test, _ = toy_task(seed, TOY_TEST, int(args[1]), "test")
-        try:
-            report["probabilities"] = np.round(np.asarray(returned.predict(x_test, verbose=0), float), 4)
-        except Exception as err:
-            text = str(err).splitlines()[0] if str(err) else ""
-            report["predict_error"] = f"{type(err).__name__}: {text[:200]}"
+            )
         return report
+
+
+def model_report(base, returned, num_classes: int, n: int, output: str, digits: int) -> dict:
+    """Where a toy backbone's ``base`` sits in the model a student returned, and its output on ``n``
+    held-out toy images (rounded to ``digits``) under ``output``: plain data for the judge."""
+    import keras
+
+    from tlcourse.checks.probe import _error_text
+    from tlcourse.freeze import all_layers
+
+    if not isinstance(returned, keras.Model):
+        return {"model": False}
+    base_ids = {id(w) for w in base.weights}
+    report = {
+        "model": True,
+        "base_inside": any(layer is base for layer in all_layers(returned)),
+        "base_trainable_weights": sum(1 for w in returned.trainable_weights if id(w) in base_ids),
+        output: None,
+        "predict_error": None,
+    }
+    images, _ = toy_task(getattr(base, "_tlcourse_probe", {}).get("seed", 0), n, num_classes, "test")
+    try:
+        report[output] = np.round(np.asarray(returned.predict(images, verbose=0), float), digits)
+    except Exception as err:  # the student's model failed on our images: that is feedback
+        report["predict_error"] = _error_text(err)
+    return report
 
 
 def cases_transfer(rng):

@@ -289,30 +289,9 @@ class FeatureModelBuilt:
         return None
 
     def after(self, args, returned, state):
-        import keras
+        from tlcourse.checks.lesson05 import model_report
 
-        from tlcourse.checks.lesson05 import toy_task
-        from tlcourse.freeze import all_layers
-
-        base = args[0][0]
-        if not isinstance(returned, keras.Model):
-            return {"model": False}
-        base_ids = {id(w) for w in base.weights}
-        report = {
-            "model": True,
-            "base_inside": any(layer is base for layer in all_layers(returned)),
-            "base_trainable_weights": sum(1 for w in returned.trainable_weights if id(w) in base_ids),
-            "features": None,
-            "predict_error": None,
-        }
-        seed = getattr(base, "_tlcourse_probe", {}).get("seed", 0)
-        images, _ = toy_task(seed, FEATURE_IMAGES, 3, "test")
-        try:
-            report["features"] = np.round(np.asarray(returned.predict(images, verbose=0), float), 5)
-        except Exception as err:
-            text = str(err).splitlines()[0] if str(err) else ""
-            report["predict_error"] = f"{type(err).__name__}: {text[:200]}"
-        return report
+        return model_report(args[0][0], returned, 3, FEATURE_IMAGES, "features", 5)
 
 
 def cases_extractor(rng):
