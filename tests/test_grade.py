@@ -7,6 +7,7 @@ registers nothing, a machine where no box can be built, the student edition aske
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ import nbformat
 import pytest
 
 from tlcourse.checks import exercises_of, lessons
-from tlcourse.grading.intake import parse_notebook, safe_name
+from tlcourse.grading.intake import parse_notebook, safe_name, unchanged_release
 
 from lesson2_work import HONEST, PREAMBLE, write_notebook
 
@@ -81,11 +82,19 @@ def test_worked_solutions_get_full_marks_in_every_lesson(course_batch):
             assert row["status"] == "pass" and float(row["points"]) == float(row["max_points"]), row
 
 
-def test_untouched_student_copies_get_zero_without_crashing(course_batch):
-    _, grades, _ = course_batch
+def test_untouched_student_copies_get_zero_and_are_not_run(course_batch):
+    """The released copies, unchanged, are recognised from their text: zero marks, no box started.
+
+    That every student copy runs to the end is nbval's check (``lessons/`` runs first in this suite).
+    """
+    _, grades, runs = course_batch
     rows = [r for (s, _), r in grades.items() if s == "untouched"]
-    assert rows and all(float(r["points"]) == 0 for r in rows)
-    assert all(r["status"] in ("missing", "fail") for r in rows), {r["status"] for r in rows}
+    assert len(rows) == sum(len(exercises_of(lesson)) for lesson in lessons())
+    assert all(float(r["points"]) == 0 and r["status"] == "missing" for r in rows), rows
+    assert all("released copy, unchanged" in r["message"] for r in rows), rows
+    for lesson in lessons():
+        row = runs[("untouched", f"{lesson}.ipynb")]
+        assert row["status"] == "unchanged" and float(row["seconds"]) == 0, row
 
 
 def test_missing_notebooks_score_zero_with_the_reason(course_batch):
@@ -96,13 +105,44 @@ def test_missing_notebooks_score_zero_with_the_reason(course_batch):
     assert float(grades[("partial", "2.1")]["points"]) == 4
 
 
-def test_every_lesson_and_solution_runs_to_the_end_in_quick_mode_without_an_error(course_batch):
-    """The grader executed each master and each student copy in a fresh, boxed kernel."""
+def test_every_master_runs_to_the_end_in_the_box_in_quick_mode_without_an_error(course_batch):
+    """The grader executed each master in a fresh, boxed kernel: every lesson's code runs in the box."""
     _, _, runs = course_batch
-    for student in ("solutions", "untouched"):
-        for lesson in lessons():
-            row = runs[(student, f"{lesson}.ipynb")]
-            assert row["status"] == "ok" and row["cell_errors"] == "0", row
+    for lesson in lessons():
+        row = runs[("solutions", f"{lesson}.ipynb")]
+        assert row["status"] == "ok" and row["cell_errors"] == "0" and float(row["seconds"]) > 0, row
+
+
+def test_the_released_copy_is_recognised_from_what_is_written_in_it_and_nothing_else():
+    """Running and saving it changes nothing; one character written, a cell added or removed: it is run."""
+    data = (ROOT / "lessons" / f"{LESSON2}.ipynb").read_bytes()
+    assert unchanged_release(parse_notebook(data, "a"), LESSON2)
+    assert not unchanged_release(parse_notebook(data, "a"), "01_why_scratch_is_hard")  # another lesson's copy
+
+    def changed(edit) -> bool:
+        nb = json.loads(data)
+        edit(nb["cells"])
+        return not unchanged_release(parse_notebook(json.dumps(nb).encode(), "a"), LESSON2)
+
+    code = [i for i, c in enumerate(json.loads(data)["cells"]) if c["cell_type"] == "code"]
+    markdown = [i for i, c in enumerate(json.loads(data)["cells"]) if c["cell_type"] == "markdown"]
+
+    def ran(cells):  # what Jupyter writes when the copy is run and saved as it is
+        for i, cell in enumerate(cells):
+            cell["id"], cell["metadata"] = f"x{i}", {"execution": {"iopub.status.idle": "now"}}
+            if cell["cell_type"] == "code":
+                cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["2.3 passed\n"]}]
+                cell["execution_count"] = i
+
+    def as_lines(cells):
+        for cell in cells:
+            cell["source"] = "".join(cell["source"]).splitlines(keepends=True)
+
+    assert not changed(ran) and not changed(as_lines)
+    assert changed(lambda cells: cells[code[-1]].update(source="".join(cells[code[-1]]["source"]) + " "))
+    assert changed(lambda cells: cells[markdown[-1]].update(source="my answer"))
+    assert changed(lambda cells: cells.append({"cell_type": "code", "source": "", "metadata": {}, "outputs": []}))
+    assert changed(lambda cells: cells.pop(code[0]))
 
 
 # --------------------------------------------------------------------------- around the batch

@@ -34,7 +34,7 @@ from tlcourse.checks import Feedback, exercises_of, keys, lessons, load_hidden_t
 from tlcourse.errors import CourseError
 from tlcourse.grading import gradebook, report, store
 from tlcourse.grading.box import BoxSpec, Limiter, Limits, box_problem, finish_cleanups, sweep_own
-from tlcourse.grading.intake import find_submission, safe_name, student_folders
+from tlcourse.grading.intake import find_submission, safe_name, student_folders, unchanged_release
 from tlcourse.grading.judge import close_judges, grading_cases, judge_notebook, max_points, probe_input
 from tlcourse.grading.progress import Progress
 from tlcourse.grading.runner import NotebookRun, run_notebook
@@ -86,6 +86,9 @@ def grade_notebook(
             NotebookRun(submission.status, submission.message),
             _zero(lesson, submission.status, submission.message),
         )
+    if unchanged_release(submission, lesson):  # nothing written: zero marks, and no need to run it
+        message = f"{lesson}.ipynb is the released copy, unchanged: not started (it was not run)"
+        return NotebookResult(student, lesson, NotebookRun("unchanged", message), _zero(lesson, "missing", message))
     seed = notebook_seed(secret, student, lesson)
     ids = [ex.id for ex in exercises_of(lesson)]
     with tempfile.TemporaryDirectory(prefix="tlcourse-grade-") as tmp:

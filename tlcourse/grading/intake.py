@@ -7,10 +7,15 @@ apparent and the allocated size are both checked before a byte is read, so a hug
 costs nothing); only notebooks are read, nothing else is copied anywhere; error messages never
 quote a file's contents. Student folder names become safe labels (``safe_name``) wherever they
 are written.
+
+A notebook whose cells are the released student copy's, unchanged (``unchanged_release``), is
+recognised here, from its text alone: it has nothing to grade, so it is never run (a class hands
+in many of them, and each run costs tens of seconds). Only zero marks can follow from that match.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -164,3 +169,39 @@ def parse_notebook(data: bytes, name: str) -> Submission:
     except (ValueError, TypeError, AttributeError):
         return Submission("invalid", f"{name} is not a Jupyter notebook (a cell is malformed)")
     return Submission("ok", notebook=nb)
+
+
+def cells_fingerprint(nb) -> str:
+    """What a student wrote in a notebook: every code and markdown cell's text, in order.
+
+    Outputs, execution counts, cell ids and metadata are left out: running the released copy, or
+    saving it with another Jupyter, changes none of what was written.
+    """
+    cells = [[c.get("cell_type"), c.get("source", "")] for c in nb.cells if c.get("cell_type") in ("code", "markdown")]
+    return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
+
+
+@functools.cache
+def released_fingerprints() -> dict[str, str]:
+    """``{lesson: fingerprint}`` of each student copy as ``tlcourse lessons`` generates it from the masters.
+
+    Empty where this installation has no masters (then every notebook is run, as before).
+    """
+    from tlcourse.errors import CourseError
+    from tlcourse.release import checkout_root
+    from tlcourse.studentcopy import student_copy
+
+    try:
+        solutions = checkout_root() / "solutions"
+    except CourseError:
+        return {}
+    return {
+        path.stem: cells_fingerprint(student_copy(nbformat.read(path, as_version=4)))
+        for path in sorted(solutions.glob("[0-9]*.ipynb"))
+    }
+
+
+def unchanged_release(submission: Submission, lesson: str) -> bool:
+    """Whether ``submission`` is ``lesson``'s released student copy with nothing written in it."""
+    released = released_fingerprints().get(lesson)
+    return bool(released) and submission.notebook is not None and cells_fingerprint(submission.notebook) == released

@@ -33,7 +33,7 @@ MAX_ERROR = 200  # characters kept of an error a cell raised
 class NotebookRun:
     """How executing one notebook went, and what its probes reported (raw, untrusted text)."""
 
-    status: str = "ok"  # ok | timeout | died | memory | invalid | missing | refused
+    status: str = "ok"  # ok | timeout | died | memory | invalid | missing | refused | unchanged
     message: str = ""
     seconds: float = 0.0
     cell_errors: list[str] = field(default_factory=list)

@@ -30,8 +30,10 @@ def grading_version(options) -> str:
     """What every result depends on besides the notebook: the code that grades and its settings."""
     from tlcourse import __version__
     from tlcourse.checks import sources_digest
+    from tlcourse.grading.intake import released_fingerprints
 
     h = hashlib.sha256(sources_digest(Path(__file__).parent).encode())
+    h.update(json.dumps(released_fingerprints(), sort_keys=True).encode())  # what "unchanged" means
     if options.hidden_file:
         h.update(Path(options.hidden_file).read_bytes())
     limits = (options.timeout, options.check_timeout, options.memory_gb, options.sandbox, __version__)
