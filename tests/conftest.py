@@ -16,7 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "datasets"
 
 # Before anything imports tlcourse: a fresh cache for the session, the shared data if present.
-_SESSION_CACHE = Path(tempfile.mkdtemp(prefix="tlcourse-test-cache-"))
+# pytest-xdist's workers inherit the controller's environment: they share its cache (the cache is
+# safe for concurrent processes, tests/test_reliability.py), so a lesson's features are extracted once.
+if "PYTEST_XDIST_WORKER" in os.environ and os.environ.get("TLCOURSE_TEST_SESSION_CACHE"):
+    _SESSION_CACHE = Path(os.environ["TLCOURSE_TEST_SESSION_CACHE"])
+else:
+    _SESSION_CACHE = Path(tempfile.mkdtemp(prefix="tlcourse-test-cache-"))
+    os.environ["TLCOURSE_TEST_SESSION_CACHE"] = str(_SESSION_CACHE)
 os.environ["TLCOURSE_CACHE"] = str(_SESSION_CACHE)
 if "TLCOURSE_DATA" not in os.environ and (SHARED_DATA / "hymenoptera_data").is_dir():
     os.environ["TLCOURSE_DATA"] = str(SHARED_DATA)
@@ -104,7 +110,8 @@ def lite0():
 
 
 def pytest_sessionfinish(session, exitstatus):
-    shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # the controller (or a plain run) ends last
+        shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
 # root needs --no-sandbox; the rest keeps Chromium from calling home

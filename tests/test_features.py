@@ -38,7 +38,8 @@ def test_other_images_or_changed_weights_get_new_features(lite0):
     kernel.kernel.assign(kernel.kernel / 1.01)
 
 
-def test_a_corrupt_feature_file_is_rebuilt(lite0):
+def test_a_corrupt_feature_file_is_rebuilt(lite0, tmp_path, monkeypatch):
+    monkeypatch.setenv("TLCOURSE_CACHE", str(tmp_path / "cache"))  # its own: it corrupts every file in it
     extractor = feature_extractor(transfer_model(lite0, 2))
     images = _images(seed=3)
     good = features.features_of(extractor, images)

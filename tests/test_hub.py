@@ -166,7 +166,10 @@ def hub(course, tmp_path_factory):
     state, homes = tmp / "state", tmp / "homes"
     state.mkdir()
     password = secrets.token_urlsafe(12)
-    data, shared_cache = hymenoptera_path().parent, cache_dir()
+    # The instructor-filled cache: what this session has cached so far, hard-linked (the cache replaces
+    # files, never writes into them), so that tests running beside this one do not change it.
+    data, shared_cache = hymenoptera_path().parent, tmp / "instructor-cache"
+    shutil.copytree(cache_dir(), shared_cache, copy_function=os.link, ignore=shutil.ignore_patterns(".*"))  # not temps
     for user in STUDENTS:  # a student's own JupyterLab preferences: all cells in the page, no news popup
         settings = homes / user / ".jupyter" / "lab" / "user-settings" / "@jupyterlab"
         (settings / "notebook-extension").mkdir(parents=True)

@@ -352,11 +352,12 @@ def _processes_with(text: str) -> list[str]:
     return [line for line in out.splitlines() if text in line and "ps -eo" not in line]
 
 
-def _box_cgroups() -> list[str]:
+def _box_cgroups(grader_pid: int) -> list[str]:
+    """The cgroups of this grader's boxes (named for its PID; another test's grader may be running)."""
     found = []
     for root in ("/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup"):
         if os.path.isdir(root):
-            found += [str(p) for p in Path(root).rglob("tlcourse-box-*")]
+            found += [str(p) for p in Path(root).rglob(f"tlcourse-box-{grader_pid}-*")]
     return found
 
 
@@ -428,9 +429,12 @@ def hostile_batch(tmp_path_factory):
     }
     before = {name: _digest(path) for name, path in watched.items()}
     tmp_before, shm_before = set(os.listdir("/tmp")), set(os.listdir("/dev/shm"))
-    env = {**os.environ, "TLCOURSE_REDTEAM_SECRET": SECRET}
+    # The grader's own temporary folders go to a folder of their own: other tests may run beside this
+    # one (pytest-xdist) and write to /tmp, so what the batch leaves is read there and by name.
+    grader_tmp = tmp_path_factory.mktemp("redteam-tmp")
+    env = {**os.environ, "TLCOURSE_REDTEAM_SECRET": SECRET, "TMPDIR": str(grader_tmp)}
     started = time.monotonic()
-    result = subprocess.run(
+    grader = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -448,16 +452,18 @@ def hostile_batch(tmp_path_factory):
             "--memory-gb",
             "2",
         ],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=1800,
         env=env,
     )
+    stdout, stderr = grader.communicate(timeout=1800)
+    result = subprocess.CompletedProcess(grader.args, grader.returncode, stdout, stderr)
     seconds = time.monotonic() - started
     stop.set()
     server.close()
     left_processes = _processes_with(MARKER)
-    left_cgroups = _box_cgroups()
+    left_cgroups = _box_cgroups(grader.pid)
     grades_right_after = (out / "grades.csv").read_text() if (out / "grades.csv").exists() else ""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "grade-redteam.txt").write_text(result.stdout + "\n--- stderr ---\n" + result.stderr[-(2**20) :])
@@ -479,6 +485,7 @@ def hostile_batch(tmp_path_factory):
         "before": before,
         "after": {name: _digest(path) for name, path in watched.items()},
         "tmp": (tmp_before, set(os.listdir("/tmp"))),
+        "grader_tmp": sorted(os.listdir(grader_tmp)),
         "shm": (shm_before, set(os.listdir("/dev/shm"))),
         "left_processes": left_processes,
         "left_cgroups": left_cgroups,
@@ -543,11 +550,12 @@ def test_answer_keys_solutions_and_other_students_are_out_of_reach(hostile_batch
 
 def test_nothing_outside_out_changes(hostile_batch):
     assert hostile_batch["after"] == hostile_batch["before"]
-    before, after = hostile_batch["tmp"]
-    others = ("pytest-", "tlcourse-test-cache-")  # pytest's own, and another test session's cache
-    assert not {n for n in after - before if not n.startswith(others)}, after - before
-    assert MARKER not in " ".join(os.listdir("/tmp"))
-    assert hostile_batch["shm"][0] == hostile_batch["shm"][1]
+    assert hostile_batch["grader_tmp"] == [], "the grader left temporary files behind"
+    # Every write an attack tries outside its box is named with MARKER (or "pwned"); other tests running
+    # beside this one may add their own files to /tmp and /dev/shm.
+    for before, after in (hostile_batch["tmp"], hostile_batch["shm"]):
+        assert not {n for n in after - before if MARKER in n or "pwned" in n}, after - before
+    assert MARKER not in " ".join(os.listdir("/tmp") + os.listdir("/dev/shm"))
 
 
 def test_no_process_or_cgroup_outlives_the_grader(hostile_batch):
