@@ -34,6 +34,10 @@ def trainable_fraction(model):
     return size(model.trainable_weights) / size(model.weights)"""
 ANSWER_24 = FRACTION + '\ncheck("2.4", trainable_fraction=trainable_fraction)'
 HONEST = [ANSWER_21, ANSWER_22, ANSWER_23, ANSWER_24]
+# Two answers that need no Keras, for tests of the grader's mechanics (resume, a cluster, hidden tests):
+# the kernel imports no TensorFlow and the judge builds no model, so a notebook grades in about 2 s.
+LIGHT_PREAMBLE = "import numpy as np\nfrom tlcourse.checks import check"
+LIGHT = [ANSWER_21, ANSWER_23]
 FULL = {"2.1": 4, "2.2": 4, "2.3": 3, "2.4": 3}
 
 

@@ -204,3 +204,24 @@ def test_points_never_exceed_the_registry(demo_exercise):
     greedy = checks.Exercise(ex.lesson, ex.id, ex.title, ex.names, ex.points, ex.hint, ex.cases, generous)
     report = probe(ex.id, ex.names, _mean_cases(None), {"mean": lambda a, b: 1})
     assert verdict(greedy, _mean_cases(None), report, None).points == ex.points
+
+
+def test_the_right_answers_are_computed_only_for_an_answer_there_to_judge(demo_exercise):
+    """The judge passes the key as a function: a missing answer never pays for building its models."""
+    ex = checks.REGISTRY[demo_exercise]
+    cases, asked = _mean_cases(None), []
+
+    def expected():
+        asked.append(True)
+        return None
+
+    missing = probe(ex.id, ex.names, cases, {})
+    assert verdict(ex, cases, missing, expected).status == "missing" and asked == []
+    answered = probe(ex.id, ex.names, cases, {"mean": lambda a, b: (a + b) / 2})
+    assert verdict(ex, cases, answered, expected).status != "missing" and asked == [True]
+
+    def broken():
+        raise ValueError("a key that cannot be computed")
+
+    fb = verdict(ex, cases, answered, broken)
+    assert fb.status == "error" and fb.points == 0 and "could not be read" in fb.message

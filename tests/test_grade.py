@@ -21,7 +21,7 @@ import pytest
 from tlcourse.checks import exercises_of, lessons
 from tlcourse.grading.intake import parse_notebook, safe_name, unchanged_release
 
-from lesson2_work import HONEST, PREAMBLE, write_notebook
+from lesson2_work import LIGHT, LIGHT_PREAMBLE, write_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "build" / "test-artifacts"
@@ -65,7 +65,7 @@ def course_batch(tmp_path_factory):
     for lesson in lessons():
         shutil.copy(ROOT / "solutions" / f"{lesson}.ipynb", submissions / "solutions")
         shutil.copy(ROOT / "lessons" / f"{lesson}.ipynb", submissions / "untouched")
-    write_notebook(submissions / "partial" / f"{LESSON2}.ipynb", [PREAMBLE, *HONEST])
+    write_notebook(submissions / "partial" / f"{LESSON2}.ipynb", [LIGHT_PREAMBLE, *LIGHT])
     out = submissions.parent / "out"
     result = _grade(submissions, out, "--timeout", "600", "--jobs", "2")
     with open(out / "runs.csv", newline="") as f:
@@ -170,7 +170,7 @@ def negative_labels(m, cases, results):
 def one_student(tmp_path_factory):
     submissions = tmp_path_factory.mktemp("one") / "submissions"
     (submissions / "ada").mkdir(parents=True)
-    write_notebook(submissions / "ada" / f"{LESSON2}.ipynb", [PREAMBLE, *HONEST])  # seconds to grade
+    write_notebook(submissions / "ada" / f"{LESSON2}.ipynb", [LIGHT_PREAMBLE, *LIGHT])  # seconds to grade
     return submissions
 
 
@@ -206,7 +206,7 @@ def test_without_a_box_the_grader_refuses_with_one_line_unless_told(one_student,
     result = _grade(one_student, tmp_path / "trusted", "--no-sandbox", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "NOT sandboxed" in result.stdout
-    assert float(_grades(tmp_path / "trusted")[("ada", "2.2")]["points"]) == 4
+    assert float(_grades(tmp_path / "trusted")[("ada", "2.1")]["points"]) == 4
 
 
 def test_the_student_edition_cannot_grade(one_student, tmp_path):
@@ -330,7 +330,7 @@ def test_a_box_whose_outer_process_dies_first_leaves_no_cgroup(tmp_path):
 def _class_of(submissions: Path, n: int) -> None:
     for k in range(n):
         (submissions / f"s{k}").mkdir(parents=True)
-        write_notebook(submissions / f"s{k}" / f"{LESSON2}.ipynb", [PREAMBLE, *HONEST])
+        write_notebook(submissions / f"s{k}" / f"{LESSON2}.ipynb", [LIGHT_PREAMBLE, *LIGHT])
 
 
 def _stored(out: Path, pattern: str = f"*/{LESSON2}.json") -> dict[str, bytes]:
@@ -368,10 +368,10 @@ def test_a_batch_killed_with_kill_9_resumes_losing_nothing_and_grading_nothing_t
     assert (out / "grades.csv").read_text() == resumed_csv
 
     # a changed notebook is graded again, and only it
-    write_notebook(submissions / "s0" / f"{LESSON2}.ipynb", [PREAMBLE])
+    write_notebook(submissions / "s0" / f"{LESSON2}.ipynb", [LIGHT_PREAMBLE])
     again = _grade(submissions, out)
     assert f"graded 1 notebooks, reused {total - 1} stored results" in again.stdout
-    assert float(_grades(out)[("s0", "2.4")]["points"]) == 0 and float(_grades(out)[("s1", "2.4")]["points"]) == 3
+    assert float(_grades(out)[("s0", "2.3")]["points"]) == 0 and float(_grades(out)[("s1", "2.3")]["points"]) == 3
 
 
 def test_a_dask_cluster_gives_the_grades_of_the_local_path(tmp_path):

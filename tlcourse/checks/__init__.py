@@ -326,13 +326,15 @@ def verdict(
     ex: Exercise,
     cases: list[dict],
     report,
-    expected: list[dict] | None,
+    expected: list[dict] | Callable[[], list[dict] | None] | None,
     hidden: list[tuple[HiddenTest, list[dict]]] = (),
 ) -> Feedback:
     """The feedback on one exercise from a probe's report (raw JSON data); never raises.
 
     ``report`` holds the outcomes of ``cases`` followed by those of each hidden test's cases.
-    Points are clamped to what this registry says each part is worth.
+    Points are clamped to what this registry says each part is worth. ``expected`` may be a
+    function giving the right answers' outcomes: it is called only when there is an answer to
+    judge (a key that builds Keras models costs the judge seconds of importing for a missing one).
     """
     max_points = ex.points + sum(t.points for t, _ in hidden)
     try:
@@ -346,6 +348,12 @@ def verdict(
     calls = [r for r, case in zip(results, cases + [c for _, cs in hidden for c in cs]) if "call" in case]
     if calls and not ex.returns_none and all(r.ok and r.value is None for r in calls):
         return _feedback(ex, max_points, "missing", [f"`{ex.names[0]}` returns None for every input: write its body"])
+    if callable(expected):
+        try:
+            expected = expected()
+        except (ValueError, RecursionError, TypeError) as err:
+            why = f"what your answer produced could not be read for grading ({type(err).__name__})"
+            return _feedback(ex, max_points, "error", [why])
     marker = Marker(ex.points)
     error = _run_judge(ex.judge, marker, cases, results[: len(cases)], expected)
     if error:

@@ -16,6 +16,7 @@ per notebook; whatever it fails on goes to fresh one-shot judges.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -84,11 +85,11 @@ def judge_lesson(lesson: str, seed: int, reports: dict, unprobed: str, only=None
             if not isinstance(text, str) or len(text) > MAX_REPORT:
                 raise ValueError("too large")
             report = json.loads(text)
-            expected = module.expected(ex.id, cases)
         except (ValueError, RecursionError, TypeError) as err:
             message = f"what your answer produced could not be read for grading ({type(err).__name__})"
             feedback.append(Feedback(ex.id, ex.title, 0, max_points(ex), "error", wrong=[message], hint=ex.hint))
             continue
+        expected = functools.partial(module.expected, ex.id, cases)  # only for an answer there to judge
         feedback.append(verdict(ex, cases, report, expected, hidden))
     return feedback
 
