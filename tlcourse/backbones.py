@@ -24,6 +24,7 @@ from tlcourse.catalogue import (  # the catalogue lives there; lessons import it
     PREPROCESS_MODES,
     BackboneInfo,
     backbone_info,
+    check_input_shape,
 )
 from tlcourse.errors import CourseError
 from tlcourse.precision import configure
@@ -71,18 +72,6 @@ class Backbone(NamedTuple):
 
     model: keras.Model
     preprocess: Preprocess
-
-
-def check_input_shape(info: BackboneInfo, input_shape) -> tuple[int, int, int]:
-    """Refuse shapes the backbone cannot take, naming the smallest size that works."""
-    shape = tuple(int(s) for s in input_shape)
-    if len(shape) != 3 or shape[2] != 3:
-        raise CourseError(f"{info.name} takes RGB images of shape (height, width, 3), got {shape}")
-    if min(shape[:2]) < info.min_size:
-        raise CourseError(
-            f"image size {shape[0]}x{shape[1]} is too small for {info.name}: use at least {info.min_size} px"
-        )
-    return shape
 
 
 def load_backbone(

@@ -86,6 +86,18 @@ def backbone_info(name: str) -> BackboneInfo:
     return CATALOGUE[name]
 
 
+def check_input_shape(info: BackboneInfo, input_shape) -> tuple[int, int, int]:
+    """Refuse shapes the backbone cannot take, naming the smallest size that works."""
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) != 3 or shape[2] != 3:
+        raise CourseError(f"{info.name} takes RGB images of shape (height, width, 3), got {shape}")
+    if min(shape[:2]) < info.min_size:
+        raise CourseError(
+            f"image size {shape[0]}x{shape[1]} is too small for {info.name}: use at least {info.min_size} px"
+        )
+    return shape
+
+
 def check_strategy(name: str, scratch: bool = False) -> str:
     """``name`` if it is a strategy (``scratch`` too when allowed), else a CourseError listing them."""
     choices = ALL_STRATEGIES if scratch else STRATEGIES

@@ -205,10 +205,12 @@ def cmd_predict(args) -> int:
 
 
 def cmd_fit(args) -> int:
+    from tlcourse.catalogue import backbone_info, check_input_shape, check_strategy
     from tlcourse.datasets import load_dataset
-    from tlcourse.strategies import train_with_strategy
-    from tlcourse.train import save_run
 
+    check_strategy(args.strategy, scratch=True)  # a mistyped name or a bad folder costs no TensorFlow start
+    if args.strategy != "scratch":
+        check_input_shape(backbone_info(args.backbone), (args.image_size, args.image_size, 3))
     out = args.out or Path("runs") / f"{Path(str(args.data)).name}-{args.strategy}-seed{args.seed}"
     has_checkpoint = (out / "checkpoint" / "state.json").exists()
     if args.resume and not has_checkpoint:
@@ -216,6 +218,9 @@ def cmd_fit(args) -> int:
     if has_checkpoint and not args.resume:
         print(f"note: starting over in {out}; add --resume to continue the earlier run", file=sys.stderr)
     data = load_dataset(args.data, args.image_size, per_class=args.per_class, seed=args.seed)
+    from tlcourse.strategies import train_with_strategy  # TensorFlow from here on
+    from tlcourse.train import save_run
+
     run = train_with_strategy(
         data,
         args.strategy,
