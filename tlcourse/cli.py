@@ -205,10 +205,10 @@ def cmd_predict(args) -> int:
 
 
 def cmd_fit(args) -> int:
-    from tlcourse.catalogue import backbone_info, check_input_shape, check_strategy
+    from tlcourse.catalogue import backbone_info, check_input_shape
     from tlcourse.datasets import load_dataset
 
-    check_strategy(args.strategy, scratch=True)  # a mistyped name or a bad folder costs no TensorFlow start
+    # (argparse already checked --strategy) a mistyped backbone, a bad size or folder costs no TensorFlow start
     if args.strategy != "scratch":
         check_input_shape(backbone_info(args.backbone), (args.image_size, args.image_size, 3))
     out = args.out or Path("runs") / f"{Path(str(args.data)).name}-{args.strategy}-seed{args.seed}"
