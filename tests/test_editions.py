@@ -111,12 +111,12 @@ def test_no_function_in_the_student_edition_solves_an_exercise(student_edition, 
     result = _in_edition(
         target,
         f"""
-        import importlib, inspect, os, pkgutil, warnings
+        import importlib, inspect, json, os, pkgutil, warnings
         os.environ.update(TLCOURSE_CACHE={str(tmp_path / "cache")!r}, TLCOURSE_RESULTS={str(tmp_path / "results")!r})
         os.chdir({str(tmp_path)!r})
         warnings.simplefilter("ignore")
         import tlcourse
-        from tlcourse.checks import REGISTRY, evaluate, load_all, public_cases
+        from tlcourse.checks import REGISTRY, evaluate, load_all, public_cases, public_expected, verdict
         from tlcourse.checks import probe as probe_module
         from tlcourse.checks.probe import run_case
         probe_module.CALL_SECONDS = 3
@@ -132,9 +132,12 @@ def test_no_function_in_the_student_edition_solves_an_exercise(student_edition, 
             for name, f in vars(module).items():
                 if inspect.isfunction(f) and f.__module__ == module.__name__:
                     functions[f"{{module.__name__}}.{{name}}"] = f
-        solved, tried = [], 0
+        solved, tried, judged = [], 0, 0
         for exercise_id, ex in sorted(REGISTRY.items()):
-            cases = [c for c in public_cases(exercise_id) if "call" in c]
+            all_cases = public_cases(exercise_id)
+            expected = public_expected(exercise_id, all_cases)
+            at = [i for i, c in enumerate(all_cases) if "call" in c]
+            cases = [all_cases[i] for i in at]
             if not cases or ex.returns_none:
                 continue
             for qualname, f in functions.items():
@@ -147,9 +150,17 @@ def test_no_function_in_the_student_edition_solves_an_exercise(student_edition, 
                 first = run_case(cases[0], {{ex.names[0]: f}}, seconds=2)  # most candidates fail at once
                 if not first['ok'] or first['value'] is None:
                     continue
+                # Judged on the first case alone: a criterion it fails there fails in the whole check too
+                # (the right answers fail none alone); a judge that needs every case errs, and then all run.
+                report = {{"exercise": exercise_id, "missing": [], "stubs": [], "results": [first]}}
+                report = json.loads(json.dumps(report))
+                alone = verdict(ex, cases[:1], report, expected[at[0] : at[0] + 1])
+                if alone.status != "error" and alone.wrong:
+                    continue
+                judged += 1
                 if evaluate(exercise_id, {{ex.names[0]: f}}).status == "pass":
                     solved.append((exercise_id, qualname))
-        print("tried", tried, "functions", len(functions))
+        print("tried", tried, "functions", len(functions), "judged on every case", judged)
         print("solved", solved)
         """,
     )
