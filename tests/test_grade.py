@@ -299,8 +299,37 @@ def test_boxes_die_with_a_grader_that_is_killed(tmp_path):
     roots = cgroup_roots()
     if roots:
         mine = lambda: [p for root in roots.values() for p in root.glob(f"tlcourse-box-{grader.pid}-*")]  # noqa: E731
-        Limiter.remove_stale(roots)
+        assert Limiter.remove_stale(roots) == 0  # the box's processes may still be exiting: it waits for them
         assert mine() == []
+
+
+def test_a_process_left_in_a_dead_graders_box_is_killed_and_its_cgroup_removed():
+    from tlcourse.grading.box import Limiter, cgroup_roots
+
+    roots = cgroup_roots()
+    if not roots:
+        pytest.skip("no writable cgroups here: nothing to leave behind")
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a grader that is gone: its pid names the box
+    paths = [root / f"tlcourse-box-{gone.pid}-0123456789ab" for root in roots.values()]
+    for path in paths:
+        path.mkdir()
+    join = 'for g in "$@"; do echo $$ > "$g/cgroup.procs"; done'
+    survivor = subprocess.Popen(["/bin/sh", "-c", f"{join}; exec sleep 300", "box", *map(str, paths)])
+    try:
+        for _ in range(100):
+            if (paths[0] / "cgroup.procs").read_text().split():
+                break
+            time.sleep(0.05)
+        assert (paths[0] / "cgroup.procs").read_text().split(), "the survivor never joined its box"
+        assert Limiter.remove_stale(roots) == 0
+        assert survivor.wait(timeout=10) == -9  # SIGKILL
+        assert [p for p in paths if p.exists()] == []
+    finally:
+        survivor.kill()
+        for path in paths:
+            if path.exists():
+                path.rmdir()
 
 
 def test_a_box_whose_outer_process_dies_first_leaves_no_cgroup(tmp_path):

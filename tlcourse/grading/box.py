@@ -312,6 +312,32 @@ def finish_cleanups(seconds: float = 120) -> int:
     return left
 
 
+def _kill_and_remove(paths: list[Path], seconds: float) -> list[Path]:
+    """SIGKILL every process in these cgroups and remove them, trying until ``seconds`` pass; those left.
+
+    A process killed with a large memory still shows in ``cgroup.procs`` while the kernel frees its
+    pages (seconds on a loaded machine), so one try is not enough.
+    """
+    deadline = time.monotonic() + seconds
+    left = list(paths)
+    while left:
+        for path in left:
+            try:
+                for pid in (path / "cgroup.procs").read_text().split():
+                    os.kill(int(pid), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+            try:
+                path.rmdir()
+            except OSError:
+                pass
+        left = [p for p in left if p.exists()]
+        if not left or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    return left
+
+
 def sweep_own(seconds: float = 30) -> tuple[int, int]:
     """Kill and remove every box cgroup this grader made that is still there: ``(found, left)``.
 
@@ -322,24 +348,7 @@ def sweep_own(seconds: float = 30) -> tuple[int, int]:
     if not roots:
         return 0, 0
     mine = [p for root in roots.values() for p in root.glob(f"tlcourse-box-{os.getpid()}-*")]
-    deadline = time.monotonic() + seconds
-    left = list(mine)
-    while left and time.monotonic() < deadline:
-        for path in left:
-            try:
-                for pid in (path / "cgroup.procs").read_text().split():
-                    os.kill(int(pid), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-            try:
-                path.rmdir()
-            except FileNotFoundError:
-                pass
-            except OSError:
-                continue
-        left = [p for p in left if p.exists()]
-        if left:
-            time.sleep(0.1)
+    left = _kill_and_remove(mine, seconds)
     return len({p.name for p in mine}), len({p.name for p in left})
 
 
@@ -375,12 +384,15 @@ class Limiter:
                 self.paths = []
 
     @staticmethod
-    def remove_stale(roots: dict[str, Path]) -> None:
-        """Remove the empty box cgroups of graders that are gone (a killed grader cannot remove its own).
+    def remove_stale(roots: dict[str, Path], seconds: float = 10) -> int:
+        """Remove the box cgroups of graders that are gone (a killed grader cannot remove its own).
 
         A box cgroup is named after the grader that made it (``tlcourse-box-PID-ID``): one whose
-        grader still runs is never touched, although it is empty until its box starts.
+        grader still runs is never touched, although it is empty until its box starts. A process
+        still in a dead grader's box is an orphan that no one will wait for: it is killed. Returns
+        how many stale cgroups are left (a zombie that its new parent has not reaped yet, say).
         """
+        stale = []
         for root in roots.values():
             for path in root.glob("tlcourse-box-*"):
                 try:
@@ -392,11 +404,8 @@ class Limiter:
                         continue
                 except OSError:
                     continue
-                try:
-                    if not (path / "cgroup.procs").read_text().split():
-                        path.rmdir()
-                except OSError:
-                    pass
+                stale.append(path)
+        return len(_kill_and_remove(stale, seconds))
 
     def _make_cgroups(self, roots: dict[str, Path]) -> None:
         name = f"tlcourse-box-{os.getpid()}-{uuid.uuid4().hex[:12]}"
