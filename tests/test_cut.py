@@ -56,23 +56,29 @@ def test_training_above_the_cut_moves_the_weights_as_fit_does(data):
     The cached activations come from the BatchNormalization-folded bottom (``tlcourse.fold``),
     which rounds differently from the layers ``fit`` runs, and Adam divides by the running gradient
     size, so tiny gradients carry that rounding into the updates: each weight tensor's update must
-    match ``fit``'s to 0.1 % of its size (measured 2026-12-02: at most 6.7e-5, median 1.7e-5).
+    match ``fit``'s to 1 % of its size. Measured: at most 6.7e-5 on an AMD EPYC (2026-12-02), 3.2e-3 on
+    an Intel Xeon with AVX-512/AMX (2026-12-05: oneDNN picks other kernels). Training that differs in
+    substance is far outside that: the same path with another seed moves each tensor 28-100+ % away
+    (the control at the end, which shows the comparison can fail).
     """
     head = _model("head").get_layer("head").get_weights()
-    through, above = _model("some", head), _model("some", head)
+    through, above, other = _model("some", head), _model("some", head), _model("some", head)
     before = [w.numpy().copy() for w in through.weights]
     ran = fit(through, data, epochs=2, batch_size=8, augment=False, seed=3, progress=False)
     cached = fit_above_cut(above, data, epochs=2, batch_size=8, seed=3, progress=False)
-    moved = 0
-    for w_through, w_above, w0 in zip(through.weights, above.weights, before):
+    fit_above_cut(other, data, epochs=2, batch_size=8, seed=4, progress=False)  # the control: another seed
+    moved, control = 0, []
+    for w_through, w_above, w_other, w0 in zip(through.weights, above.weights, other.weights, before):
         step_through, step_above = w_through.numpy() - w0, w_above.numpy() - w0
         size = np.linalg.norm(step_through)
         if size == 0:
             assert np.linalg.norm(step_above) == 0, f"{w_above.path} moved above the cut only"
             continue
         moved += 1
-        assert np.linalg.norm(step_above - step_through) <= 1e-3 * size, w_above.path
+        assert np.linalg.norm(step_above - step_through) <= 1e-2 * size, w_above.path
+        control.append(np.linalg.norm(w_other.numpy() - w_through.numpy()) / size)
     assert moved == len(through.trainable_weights), "every trainable tensor moved"
+    assert np.median(control) > 0.1, "another seed's training should not pass for the same one"
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(cached.history[key], ran.history[key], rtol=1e-3, atol=1e-4, err_msg=key)
     assert cached.notes["cut"] == split_at_cut(above).block == "block5", "'some' trains block6 and up"
