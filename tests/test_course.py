@@ -3,6 +3,7 @@
 import json
 
 import nbformat
+import numpy as np
 
 from tlcourse.course import run_course
 
@@ -134,3 +135,11 @@ def test_mixed_precision_is_one_switch_and_keeps_the_softmax_in_float32():
         assert {layer.compute_dtype for layer in m.layers} | {
             classifier_head(2, input_dim=8).layers[-1].compute_dtype
         } == {"float32"}
+
+
+def test_recorded_numbers_keep_small_values_such_as_a_learning_rate(tmp_path, monkeypatch):
+    from tlcourse.results import record
+
+    monkeypatch.setenv("TLCOURSE_RESULTS", str(tmp_path))
+    kept = record("00_x", lr=1e-5, accuracy=0.941349, seconds=532.4123, zero=0.0, gain=-0.0012346, n=np.int64(77))
+    assert kept == {"lr": 1e-5, "accuracy": 0.9413, "seconds": 532.4123, "zero": 0.0, "gain": -0.001235, "n": 77}

@@ -19,10 +19,15 @@ def results_dir() -> Path:
 
 
 def _plain(value):
-    """Round floats and turn numpy scalars into JSON numbers."""
+    """Round floats (4 decimals, or 4 significant digits below 0.01) and turn numpy scalars into JSON numbers.
+
+    Four decimals suit accuracies and seconds; a learning rate of 1e-5 would round to 0.0.
+    """
     if hasattr(value, "item"):
         value = value.item()
-    return round(value, 4) if isinstance(value, float) else value
+    if not isinstance(value, float):
+        return value
+    return float(f"{value:.4g}") if 0 < abs(value) < 0.01 else round(value, 4)
 
 
 def record(lesson: str, **metrics) -> dict:
