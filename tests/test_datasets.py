@@ -106,7 +106,7 @@ def test_missing_folder_is_named(tmp_path):
 
 
 def test_unknown_dataset_name_lists_the_known_ones():
-    with pytest.raises(CourseError, match="hymenoptera, elpv"):
+    with pytest.raises(CourseError, match="hymenoptera, elpv, fashion_mnist"):
         load_dataset("cifar10", verbose=False)
 
 
@@ -145,3 +145,78 @@ def test_elpv_is_the_solar_cell_set_with_defective_at_p_half():
     assert total == [1803, 821]
     assert abs(len(data.val) / 2624 - 0.3) < 0.01
     assert data.train.images.shape[1:] == (64, 64, 3)
+
+
+def _write_idx(path, array: np.ndarray) -> None:
+    import gzip
+
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def fake_fashion(tmp_path, monkeypatch):
+    """Fashion-MNIST's four files, small: image k of a split is filled with k (its identity), label k % 10."""
+    import tlcourse.datasets as datasets
+
+    folder = tmp_path / "data" / "fashion-mnist"
+    folder.mkdir(parents=True)
+    for split, n, offset in (("train", 120, 0), ("test", 60, 200)):
+        images_file, labels_file = datasets.FASHION_FILES[split]
+        _write_idx(folder / images_file, np.repeat(np.arange(offset, offset + n), 28 * 28).reshape(n, 28, 28))
+        _write_idx(folder / labels_file, np.arange(n) % 10)
+    monkeypatch.setenv("TLCOURSE_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(datasets, "FASHION_EVAL_PER_CLASS", 2)
+    return folder
+
+
+def test_fashion_mnist_splits_are_disjoint_balanced_and_its_test_is_its_own(fake_fashion):
+    data = load_dataset("fashion_mnist", 32, per_class=5, seed=3, verbose=False)
+    ids = {name: data.split(name).images[:, 0, 0, 0].tolist() for name in ("train", "val", "test")}
+    assert [data.split(n).class_counts(10) for n in ("train", "val", "test")] == [[5] * 10, [2] * 10, [2] * 10]
+    assert not set(ids["train"]) & set(ids["val"]), "a validation image is also a training image"
+    assert all(i < 120 for i in ids["train"] + ids["val"]) and all(i >= 200 for i in ids["test"])
+    for name in ("train", "val", "test"):  # each image keeps its label (k % 10 for image k)
+        split = data.split(name)
+        offset = 200 if name == "test" else 0
+        assert ((split.images[:, 0, 0, 0].astype(int) - offset) % 10 == split.labels).all()
+    assert data.train.images.shape[1:] == (32, 32, 3) and data.num_classes == 10
+    again = load_dataset("fashion_mnist", 32, per_class=5, seed=3, verbose=False)
+    assert np.array_equal(again.train.images, data.train.images)
+    bigger = load_dataset("fashion_mnist", 32, per_class=8, seed=3, verbose=False)
+    assert set(ids["train"]) <= set(bigger.train.images[:, 0, 0, 0].tolist()), "a larger subset contains the smaller"
+    assert bigger.val.images[:, 0, 0, 0].tolist() == ids["val"], "the validation images do not depend on per_class"
+
+
+def test_fashion_mnist_asking_more_than_there_is_says_so(fake_fashion):
+    with pytest.raises(CourseError, match="11 training images per class asked.*use at most 10"):
+        load_dataset("fashion_mnist", 32, per_class=11, verbose=False)
+
+
+def test_fashion_mnist_missing_offline_says_how_to_install_it(tmp_path, monkeypatch):
+    import keras
+
+    import tlcourse.datasets as datasets
+
+    monkeypatch.setenv("TLCOURSE_DATA", str(tmp_path))
+    monkeypatch.setattr(datasets, "FASHION_FOLDERS", (tmp_path / "nowhere", tmp_path / "keras"))
+
+    def offline():
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
+    with pytest.raises(CourseError, match="apt-get install dataset-fashion-mnist"):
+        load_dataset("fashion_mnist", 32, verbose=False)
+
+
+@pytest.mark.parametrize(
+    "raw", [b"", b"\x00\x00\x08", b"\x00\x00\x0d\x01\x00\x00\x00\x01\x00", b"\x00\x00\x08\x01\x00\x00\x00\x05ab"]
+)
+def test_a_damaged_idx_file_is_named(tmp_path, raw):
+    from tlcourse.datasets import read_idx
+
+    path = tmp_path / "bad-idx1-ubyte"
+    path.write_bytes(raw)
+    with pytest.raises(CourseError, match="bad-idx1-ubyte"):
+        read_idx(path)

@@ -1,7 +1,8 @@
 """Image data sets as in-memory arrays and ``tf.data`` pipelines.
 
 Sources: ``"hymenoptera"`` (ants vs bees, the PyTorch tutorial's set), ``"elpv"`` (solar
-cells, PyPI ``elpv-dataset``) or any folder of class subfolders (with ``train/`` and
+cells, PyPI ``elpv-dataset``), ``"fashion_mnist"`` (70,000 clothing images: Debian's
+``dataset-fashion-mnist`` or Keras' copy) or any folder of class subfolders (with ``train/`` and
 ``val/`` inside, or split here by seed). Images are decoded and resized once, kept as
 ``uint8`` arrays and cached on disk (``tlcourse.cache``): at course scale (hundreds to a
 few thousand images) that is faster than decoding JPEGs every epoch and makes every
@@ -31,6 +32,24 @@ HYMENOPTERA_URL = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
 HYMENOPTERA_COUNTS = {"train": {"ants": 124, "bees": 121}, "val": {"ants": 70, "bees": 83}}
 HYMENOPTERA_TREE_SHA256 = "c415c930edc58a3d84c6f6b2c058ca7ea03038a196f05330aa86b3249cf557b7"
 ELPV_CLASSES = ["functional", "defective"]
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+]
+FASHION_FILES = {
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
+FASHION_FOLDERS = (Path("/usr/share/datasets/fashion-mnist"), Path.home() / ".keras" / "datasets" / "fashion-mnist")
+FASHION_EVAL_PER_CLASS = 500  # validation and test images per class drawn for Fashion-MNIST (5,000 each)
 DECODE_VERSION = 2  # bump when decoding changes, so cached arrays are rebuilt
 
 
@@ -191,12 +210,17 @@ def load_dataset(
     """Load ``source`` (a data set name or a folder) as ``ImageData``.
 
     ``per_class`` keeps that many training images per class (small-data experiments);
-    ``val_fraction`` and ``seed`` decide the split where the source has none.
+    ``val_fraction`` and ``seed`` decide the split where the source has none. Fashion-MNIST
+    comes with its own test split: 500 images per class of its official test set as ``test``, and
+    500 per class of its training set as ``val`` (``seed`` draws them).
     """
     if image_size < 8:
         raise CourseError(f"image size {image_size} px is too small: use at least 32")
     if str(source) == "elpv":
         data = _load_elpv(image_size, seed, val_fraction)
+    elif str(source) == "fashion_mnist":  # 60,000 training images: resize only those asked for
+        data = _load_fashion(image_size, per_class, seed)
+        per_class = None
     else:
         folder = hymenoptera_path() if str(source) == "hymenoptera" else Path(source)
         data = load_folder(folder, image_size, seed, val_fraction, name=str(source))
@@ -207,7 +231,7 @@ def load_dataset(
     return data
 
 
-DATASET_NAMES = ("hymenoptera", "elpv")
+DATASET_NAMES = ("hymenoptera", "elpv", "fashion_mnist")
 
 
 def load_folder(
@@ -412,3 +436,98 @@ def _decode_elpv(image_size: int) -> dict[str, np.ndarray]:
         np.uint8
     )
     return {"images": images, "labels": (np.asarray(probability) >= 0.5).astype(np.int64)}
+
+
+def fashion_mnist_path() -> Path:
+    """The folder of Fashion-MNIST's four idx files: the data root, Debian's package, Keras' copy; else downloaded.
+
+    Offline, Debian's ``dataset-fashion-mnist`` puts them in ``/usr/share/datasets/fashion-mnist``.
+    """
+    for folder in (data_root() / "fashion-mnist", *FASHION_FOLDERS):
+        if all((folder / name).is_file() for pair in FASHION_FILES.values() for name in pair):
+            return folder
+    try:
+        import keras
+
+        keras.datasets.fashion_mnist.load_data()  # downloads into ~/.keras/datasets/fashion-mnist
+    except Exception as err:  # no network: any of urllib's, Keras' or the file system's errors
+        raise CourseError(
+            "Fashion-MNIST not found (looked in "
+            + ", ".join(str(f) for f in (data_root() / "fashion-mnist", *FASHION_FOLDERS))
+            + f") and the download failed ({err}): install Debian's package (apt-get install dataset-fashion-mnist), "
+            "or put its four .gz files in $TLCOURSE_DATA/fashion-mnist"
+        ) from err
+    return FASHION_FOLDERS[1]
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An idx file (MNIST's format: a magic number, the dimensions, then uint8 values), gzipped or not."""
+    import gzip
+
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:
+        raise CourseError(f"cannot read {path}: {err} (a damaged download? delete it and load again)") from err
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
+        raise CourseError(f"{path} is not an idx file of unsigned bytes")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    body = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise CourseError(f"{path} holds {body.size} values, its header says {dims}: the file is damaged")
+    return body.reshape(dims)
+
+
+def _load_fashion(image_size: int, per_class: int | None, seed: int) -> ImageData:
+    """Fashion-MNIST as ImageData: train and val from its training set, test from its test set."""
+    folder = fashion_mnist_path()
+    n_eval = FASHION_EVAL_PER_CLASS
+    key = f"fashion-{image_size}px-{per_class or 'all'}-seed{seed}-eval{n_eval}-v{DECODE_VERSION}"
+    path = cache_dir() / "decoded" / f"{key}.npz"
+    arrays = load_arrays(path)
+    if arrays is None:
+        arrays = {}
+        rng = np.random.default_rng(seed)
+        for split, (images_file, labels_file) in FASHION_FILES.items():
+            images, labels = read_idx(folder / images_file), read_idx(folder / labels_file).astype(np.int64)
+            chosen = {}
+            for c in range(len(FASHION_CLASSES)):
+                idx = rng.permutation(np.flatnonzero(labels == c))
+                if split == "test":
+                    chosen.setdefault("test", []).append(idx[:n_eval])
+                else:
+                    rest = idx[n_eval:]
+                    if per_class and per_class > len(rest):
+                        raise CourseError(
+                            f"{per_class} training images per class asked, but Fashion-MNIST has {len(rest)} of "
+                            f"{FASHION_CLASSES[c]!r} besides its validation images: use at most {len(rest)}"
+                        )
+                    chosen.setdefault("val", []).append(idx[:n_eval])
+                    chosen.setdefault("train", []).append(rest[:per_class] if per_class else rest)
+            for name, parts in chosen.items():
+                index = np.sort(np.concatenate(parts))
+                arrays[f"{name}_images"] = _grey_to_rgb(images[index], image_size)
+                arrays[f"{name}_labels"] = labels[index]
+        save_arrays(path, arrays)
+    splits = {
+        name: ImageSplit(
+            arrays[f"{name}_images"],
+            arrays[f"{name}_labels"],
+            [f"fashion_mnist:{name}:{i}" for i in range(len(arrays[f"{name}_labels"]))],
+        )
+        for name in ("train", "val", "test")
+    }
+    return ImageData("fashion_mnist", FASHION_CLASSES, splits["train"], splits["val"], image_size, test=splits["test"])
+
+
+def _grey_to_rgb(images: np.ndarray, image_size: int) -> np.ndarray:
+    """Grey (N, H, W) uint8 images resized (bilinear) to image_size and repeated into 3 channels."""
+    from PIL import Image
+
+    if images.shape[1:] != (image_size, image_size):
+        images = np.stack(
+            [np.asarray(Image.fromarray(g).resize((image_size, image_size), Image.BILINEAR)) for g in images]
+        )
+    return np.repeat(images[..., None], 3, axis=-1).astype(np.uint8)
