@@ -110,7 +110,7 @@ lab: install
 	$(BIN)/jupyter lab lessons
 
 lint: install
-	$(BIN)/ruff check tlcourse tlcourse_keys tests solutions lessons
+	$(BIN)/ruff check tlcourse tlcourse_keys tests solutions lessons probes
 
 clean:
 	rm -rf build runs .pytest_cache

@@ -8,55 +8,35 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tlcourse.checks import PUBLIC_FILE, plain
 from tlcourse.errors import CourseError
 from tlcourse.release import release
-from tlcourse.studentcopy import public_results, write_public_results
+from tlcourse.studentcopy import public_results, public_results_difference, write_public_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _assert_same(stored, fresh, where="") -> None:
-    """Equal, but for float arrays, which need only agree far inside the checks' own tolerances (1e-3).
-
-    Expected results that a model computes (exercise 6.5's features, stored rounded to 5 decimals)
-    differ in their last bits from one CPU to another (oneDNN picks kernels by instruction set), which
-    can flip a rounded last digit: the file is not stale for that.
-    """
-    assert type(stored) is type(fresh), f"{where}: {type(stored).__name__} vs {type(fresh).__name__}"
-    if isinstance(stored, np.ndarray):
-        assert stored.shape == fresh.shape and stored.dtype == fresh.dtype, where
-        if stored.dtype.kind == "f":
-            assert np.allclose(stored, fresh, rtol=0, atol=2e-5), f"{where}: values differ"
-        else:
-            assert np.array_equal(stored, fresh), f"{where}: values differ"
-    elif isinstance(stored, dict):
-        assert stored.keys() == fresh.keys(), where
-        for key in stored:
-            _assert_same(stored[key], fresh[key], f"{where}/{key}")
-    elif isinstance(stored, (list, tuple)):
-        assert len(stored) == len(fresh), where
-        for i, (a, b) in enumerate(zip(stored, fresh)):
-            _assert_same(a, b, f"{where}[{i}]")
-    else:
-        assert stored == fresh, where
-
-
 def test_public_results_are_up_to_date_with_the_keys():
     """Recomputed from the keys (``lessons --check`` compares only the digest of their sources)."""
-    stored, fresh = PUBLIC_FILE.read_text(), public_results()
-    if stored != fresh:  # "tlcourse/checks/public.json is stale: run `tlcourse lessons`" unless floats alone differ
-        stored, fresh = json.loads(stored), json.loads(fresh)  # {exercise: its plain-encoded entry}
-        assert stored.keys() == fresh.keys()
-        for exercise_id in stored:
-            if exercise_id == "$sources":
-                assert stored[exercise_id] == fresh[exercise_id]
-            else:
-                _assert_same(*(plain.decode(e[exercise_id], builds=True) for e in (stored, fresh)), where=exercise_id)
+    difference = public_results_difference(PUBLIC_FILE.read_text(), public_results())
+    assert difference is None, f"tlcourse/checks/public.json is stale at {difference}: run `tlcourse lessons`"
     assert not write_public_results(check=True)
+
+
+def test_public_results_differ_where_a_case_differs_not_where_a_model_rounds_otherwise():
+    stored = json.loads(PUBLIC_FILE.read_text())
+    entry = plain.decode(stored["6.5"], builds=True)
+    entry["expected"][1]["features"] = entry["expected"][1]["features"] + 1e-5  # another CPU's last digit
+    nudged = {**stored, "6.5": plain.encode(entry)}
+    assert public_results_difference(PUBLIC_FILE.read_text(), json.dumps(nudged)) is None
+    entry["expected"][1]["features"] = entry["expected"][1]["features"] + 1e-3
+    moved = {**stored, "6.5": plain.encode(entry)}
+    assert public_results_difference(PUBLIC_FILE.read_text(), json.dumps(moved)) == "6.5/expected[1]/features"
+    changed = {**stored, "1.2": {**stored["1.2"]}}
+    changed["1.2"] = plain.encode({**plain.decode(stored["1.2"], builds=True), "hidden_points": 1})
+    assert public_results_difference(PUBLIC_FILE.read_text(), json.dumps(changed)) == "1.2/hidden_points"
 
 
 def test_public_results_hold_no_answer_of_a_naming_exercise():

@@ -83,6 +83,20 @@ def test_a_run_keeps_its_best_validation_epoch_and_repeats_exactly(experiment):
     assert other.learning_rate == 1e-5 and other.history != first.history
 
 
+def test_a_cosine_schedule_lowers_the_rate_each_epoch_and_leaves_no_trace_in_the_next_run(experiment):
+    constant = experiment.run("some", 1e-4, epochs=3, seed=0)
+    cosine = experiment.run("some", 1e-4, epochs=3, seed=0, schedule="cosine")
+    assert cosine.schedule == "cosine" and constant.schedule == "constant"
+    np.testing.assert_allclose(cosine.history["learning_rate"], [1e-4, 0.75e-4, 0.25e-4], rtol=1e-5)
+    assert cosine.history["val_balanced_accuracy"] != constant.history["val_balanced_accuracy"] or (
+        cosine.history["loss"] != constant.history["loss"]
+    ), "a lower rate after the first epoch changes the training"
+    again = experiment.run("some", 1e-4, epochs=3, seed=0)
+    assert again.history == constant.history, "the next run starts at its own rate again"
+    with pytest.raises(CourseError, match="schedule must be one of"):
+        experiment.run("some", 1e-4, epochs=1, schedule="step")
+
+
 def test_the_head_is_trained_once_per_seed_and_fine_tuning_starts_from_it(experiment):
     head = experiment.head(0)
     assert experiment.head(0) is head

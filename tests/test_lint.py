@@ -1,4 +1,4 @@
-"""ruff is clean on the package, the answer keys, the tests and every notebook (what `make lint` runs)."""
+"""ruff is clean on the package, the answer keys, the tests, the probes and every notebook (what `make lint` runs)."""
 
 import subprocess
 import sys
@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ruff_finds_nothing_in_code_or_notebooks():
-    paths = ["tlcourse", "tlcourse_keys", "tests", "solutions", "lessons"]
+    paths = ["tlcourse", "tlcourse_keys", "tests", "solutions", "lessons", "probes"]
     result = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--no-cache", *paths], cwd=ROOT, capture_output=True, text=True
     )

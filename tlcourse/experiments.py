@@ -37,6 +37,15 @@ from tlcourse.models import classifier_head, transfer_model
 from tlcourse.train import compile_classifier, extract_features, fit, fit_cached
 
 HEADS = ("trained", "random")  # what a fine-tuning run starts from: the seed's phase-1 head, or none
+SCHEDULES = ("constant", "cosine")  # a fine-tuning run's learning rate over its epochs
+
+
+def cosine_schedule(learning_rate: float, epochs: int):
+    """``LearningRateScheduler``'s function: ``learning_rate`` at the first epoch, halfway down a cosine to 0
+    at ``epochs / 2``, about 10 % of it at the last of 5 epochs."""
+    import math
+
+    return lambda epoch, _lr: learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
 
 
 @dataclass(frozen=True)
@@ -124,7 +133,7 @@ class Run:
     """One training run: its settings, curves, the epoch kept, and its scores there."""
 
     strategy: str
-    learning_rate: float
+    learning_rate: float  # the first epoch's (a cosine schedule lowers it after)
     seed: int
     head: str
     history: dict[str, list[float]]
@@ -134,6 +143,7 @@ class Run:
     test_predicted: np.ndarray | None = field(repr=False, default=None)
     seconds: float = 0.0  # the run's wall time, feature extraction included where it extracted any
     extract_seconds: float = 0.0  # of which spent computing features (0 when they came from the cache)
+    schedule: str = "constant"  # the learning rate over the epochs (SCHEDULES)
 
 
 class _ValidationBalanced(keras.callbacks.Callback):
@@ -260,8 +270,21 @@ class FineTuneExperiment:
             self._models[strategy] = (model, split_at_cut(model), weights, state)
         return self._models[strategy]
 
-    def run(self, strategy: str, learning_rate: float, epochs: int, seed: int = 0, head: str = "trained") -> Run:
-        """Fine-tune ``strategy`` from the seed's trained head (or a ``"random"`` one) for ``epochs`` epochs."""
+    def run(
+        self,
+        strategy: str,
+        learning_rate: float,
+        epochs: int,
+        seed: int = 0,
+        head: str = "trained",
+        schedule: str = "constant",
+    ) -> Run:
+        """Fine-tune ``strategy`` from the seed's trained head (or a ``"random"`` one) for ``epochs`` epochs.
+
+        ``schedule="cosine"`` lowers the learning rate epoch by epoch along a cosine (``cosine_schedule``):
+        large steps first, small ones at the end, where a constant rate keeps the weights jumping
+        between epochs.
+        """
         check_strategy(strategy)
         if strategy == "head":
             return self.head(seed)
@@ -269,6 +292,8 @@ class FineTuneExperiment:
             raise CourseError(f"head must be one of {HEADS}, got {head!r}")
         if not (0 < learning_rate < 1):
             raise CourseError(f"learning rate {learning_rate} is outside (0, 1): try 1e-4")
+        if schedule not in SCHEDULES:
+            raise CourseError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
         head_weights = self._head_weights_for(seed) if head == "trained" else self._random_head(seed + 1000)
         model, cut, weights, state = self._strategy_model(strategy)
         _assign(model.variables, weights)  # as just built ...
@@ -283,6 +308,8 @@ class FineTuneExperiment:
         else:  # full: nothing frozen to cache
             inputs, scorer, train = _pixels, model, fit
         callbacks = _keep_best(inputs(data.val), data.val.labels, epochs)
+        if schedule == "cosine":
+            callbacks.insert(0, keras.callbacks.LearningRateScheduler(cosine_schedule(learning_rate, epochs)))
         result = train(
             model,
             data,
@@ -293,7 +320,9 @@ class FineTuneExperiment:
             callbacks=callbacks,
             validate=False,
         )
-        return self._finish(strategy, learning_rate, seed, head, result.history, result.seconds, scorer, inputs)
+        run = self._finish(strategy, learning_rate, seed, head, result.history, result.seconds, scorer, inputs)
+        run.schedule = schedule
+        return run
 
     def _head_weights_for(self, seed: int) -> list[np.ndarray]:
         self.head(seed)

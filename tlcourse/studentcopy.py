@@ -178,7 +178,59 @@ def write_public_results(check: bool = False) -> bool:
             return True
         return stored != sources_digest()
     text = public_results()
-    stale = not PUBLIC_FILE.exists() or PUBLIC_FILE.read_text() != text
+    stale = not PUBLIC_FILE.exists() or public_results_difference(PUBLIC_FILE.read_text(), text) is not None
     if stale:
         PUBLIC_FILE.write_text(text)
     return stale
+
+
+def public_results_difference(stored: str, fresh: str) -> str | None:
+    """Where two ``public.json`` texts differ (``"6.5/expected[1]/features"``), or None when they agree.
+
+    Float arrays need only agree to two units of their stored last digit (the keys round model outputs
+    to 5 decimals): other CPUs compute them with other kernels, which can flip a rounded digit, and a
+    file that differs only so is not stale (rewriting it would change it back and forth between machines).
+    """
+    import json
+
+    import numpy as np
+
+    from tlcourse.checks import plain
+
+    def differ(a, b, where: str) -> str | None:
+        if type(a) is not type(b):
+            return where
+        if isinstance(a, np.ndarray):
+            if a.shape != b.shape or a.dtype != b.dtype:
+                return where
+            same = np.allclose(a, b, rtol=0, atol=2e-5) if a.dtype.kind == "f" else np.array_equal(a, b)
+            return None if same else where
+        if isinstance(a, dict):
+            if a.keys() != b.keys():
+                return where
+            return next((d for k in a if (d := differ(a[k], b[k], f"{where}/{k}"))), None)
+        if isinstance(a, (list, tuple)):
+            if len(a) != len(b):
+                return where
+            return next((d for i, (x, y) in enumerate(zip(a, b)) if (d := differ(x, y, f"{where}[{i}]"))), None)
+        return None if a == b else where
+
+    if stored == fresh:
+        return None
+    try:
+        old, new = json.loads(stored), json.loads(fresh)
+    except ValueError:
+        return "the file is not JSON"
+    if old.keys() != new.keys():
+        return "the exercises"
+    for exercise_id in old:
+        if exercise_id == SOURCES_KEY:
+            if old[exercise_id] != new[exercise_id]:
+                return SOURCES_KEY
+            continue
+        found = differ(
+            plain.decode(old[exercise_id], builds=True), plain.decode(new[exercise_id], builds=True), exercise_id
+        )
+        if found:
+            return found
+    return None
