@@ -23,7 +23,7 @@ endif
 CHROMIUM := $(firstword $(wildcard /usr/lib/chromium/chromium /usr/bin/chromium))
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install browser sandbox hub image course quick site test lab lint clean
+.PHONY: install browser sandbox hub data image course quick site test lab lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,10 +42,10 @@ endif
 # (PYTHONWARNINGS=ignore: setuptools' "beta" warnings about our own pyproject are not news to a user.)
 install: $(STAMP)
 
-course: install
+course: install data
 	$(BIN)/tlcourse run
 
-quick: install
+quick: install data
 	$(BIN)/tlcourse run --quick
 
 # The website (Jupyter Book 1.x, offline) from the executed lessons; runs the course first if there
@@ -87,6 +87,19 @@ sandbox:
 	  else echo "no apt-get: install bubblewrap yourself (tlcourse grade needs it)"; fi; \
 	fi
 
+# Lesson 4's large target, Fashion-MNIST, offline: Debian's dataset-fashion-mnist (30 MB, into
+# /usr/share/datasets/fashion-mnist). Without it the lesson shows its quoted numbers for that corner.
+FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+data:
+	@if [ ! -f $(FASHION) ] && [ ! -f "$(TLCOURSE_DATA)/fashion-mnist/train-images-idx3-ubyte.gz" ]; then \
+	  if command -v apt-get >/dev/null; then \
+	    echo "installing Debian's dataset-fashion-mnist (lesson 4's large target)"; \
+	    $(SUDO) apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+	    ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist >/dev/null) || \
+	    echo "could not install dataset-fashion-mnist: lesson 4 shows its quoted numbers for Fashion-MNIST"; \
+	  else echo "no apt-get: put Fashion-MNIST's four .gz files in \$$TLCOURSE_DATA/fashion-mnist for lesson 4's large target"; fi; \
+	fi
+
 # The hub test's proxy: configurable-http-proxy (npm; JupyterHub's default proxy), into build/hub-node.
 HUB_PROXY := build/hub-node/node_modules/.bin/configurable-http-proxy
 hub:
@@ -103,7 +116,7 @@ hub:
 
 # Two pytest-xdist workers (TEST_WORKERS=0: one process); the groups and their order: conftest.py.
 TEST_WORKERS ?= 2
-test: install browser sandbox hub
+test: install browser sandbox hub data
 	.ci/offline $(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=40 --junitxml=build/test-artifacts/junit.xml
 
 lab: install

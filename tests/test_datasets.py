@@ -172,6 +172,9 @@ def fake_fashion(tmp_path, monkeypatch):
 
 
 def test_fashion_mnist_splits_are_disjoint_balanced_and_its_test_is_its_own(fake_fashion):
+    from tlcourse.datasets import fashion_mnist_path
+
+    assert fashion_mnist_path(download=False) == fake_fashion
     data = load_dataset("fashion_mnist", 32, per_class=5, seed=3, verbose=False)
     ids = {name: data.split(name).images[:, 0, 0, 0].tolist() for name in ("train", "val", "test")}
     assert [data.split(n).class_counts(10) for n in ("train", "val", "test")] == [[5] * 10, [2] * 10, [2] * 10]
@@ -187,6 +190,19 @@ def test_fashion_mnist_splits_are_disjoint_balanced_and_its_test_is_its_own(fake
     bigger = load_dataset("fashion_mnist", 32, per_class=8, seed=3, verbose=False)
     assert set(ids["train"]) <= set(bigger.train.images[:, 0, 0, 0].tolist()), "a larger subset contains the smaller"
     assert bigger.val.images[:, 0, 0, 0].tolist() == ids["val"], "the validation images do not depend on per_class"
+
+
+def test_capped_keeps_the_first_images_of_each_class_in_the_splits_named(fake_fashion):
+    data = load_dataset("fashion_mnist", 32, per_class=5, verbose=False)
+    small = data.capped(1)
+    assert small.val.class_counts(10) == [1] * 10 and small.test.class_counts(10) == [1] * 10
+    assert small.train is data.train, "the training split is not named: unchanged"
+    first = [int(np.flatnonzero(data.val.labels == c)[0]) for c in range(10)]
+    assert small.val.images[:, 0, 0, 0].tolist() == data.val.images[sorted(first), 0, 0, 0].tolist()
+    assert data.capped(None) is data
+    assert data.capped(1, splits=("train",)).train.class_counts(10) == [1] * 10
+    with pytest.raises(CourseError, match="at least 1"):
+        data.capped(0)
 
 
 def test_fashion_mnist_asking_more_than_there_is_says_so(fake_fashion):
@@ -206,6 +222,7 @@ def test_fashion_mnist_missing_offline_says_how_to_install_it(tmp_path, monkeypa
         raise OSError("Name or service not known")
 
     monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
+    assert datasets.fashion_mnist_path(download=False) is None
     with pytest.raises(CourseError, match="apt-get install dataset-fashion-mnist"):
         load_dataset("fashion_mnist", 32, verbose=False)
 

@@ -122,6 +122,24 @@ class ImageData:
         keep, test = stratified_split(self.val.labels, fraction, seed)
         return replace(self, val=self.val.take(keep), test=self.val.take(test))
 
+    def capped(self, n: int | None, splits: tuple[str, ...] = ("val", "test")) -> ImageData:
+        """The same data with at most ``n`` images per class in each of ``splits`` (the first ones; None: as is).
+
+        For short runs: fewer images to score, the same ones every time (``per_class`` draws training
+        images at random instead).
+        """
+        if n is None:
+            return self
+        if n < 1:
+            raise CourseError(f"images per class must be at least 1, got {n}")
+        changes = {}
+        for name in splits:
+            part = self.split(name) if name != "test" or self.test is not None else None
+            if part is not None:
+                keep = [np.flatnonzero(part.labels == c)[:n] for c in range(self.num_classes)]
+                changes[name] = part.take(np.sort(np.concatenate(keep)))
+        return replace(self, **changes)
+
     def per_class(self, n: int, seed: int = 0) -> ImageData:
         """The same data with only ``n`` training images per class (chosen by ``seed``)."""
         counts = self.train.class_counts(self.num_classes)
@@ -438,14 +456,17 @@ def _decode_elpv(image_size: int) -> dict[str, np.ndarray]:
     return {"images": images, "labels": (np.asarray(probability) >= 0.5).astype(np.int64)}
 
 
-def fashion_mnist_path() -> Path:
+def fashion_mnist_path(download: bool = True) -> Path | None:
     """The folder of Fashion-MNIST's four idx files: the data root, Debian's package, Keras' copy; else downloaded.
 
     Offline, Debian's ``dataset-fashion-mnist`` puts them in ``/usr/share/datasets/fashion-mnist``.
+    ``download=False``: None where no copy is found (whether a lesson can run its section offline).
     """
     for folder in (data_root() / "fashion-mnist", *FASHION_FOLDERS):
         if all((folder / name).is_file() for pair in FASHION_FILES.values() for name in pair):
             return folder
+    if not download:
+        return None
     try:
         import keras
 

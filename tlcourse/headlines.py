@@ -70,7 +70,7 @@ def _preprocess(m: dict) -> list[str]:
     return out
 
 
-TARGET_NAMES = {"solar": "solar cells", "antsbees": "ants/bees"}
+TARGET_NAMES = {"solar": "solar cells", "antsbees": "ants/bees", "fashion": "Fashion-MNIST"}
 
 
 @_lesson("04_fine_tuning_strategies")
