@@ -20,8 +20,10 @@ import json
 import time
 from pathlib import Path
 
+from summary import summarise
+
 from tlcourse.datasets import load_dataset
-from tlcourse.experiments import FineTuneExperiment, ScratchExperiment, mean_se, paired_gain
+from tlcourse.experiments import FineTuneExperiment, ScratchExperiment
 from tlcourse.models import scratch_cnn
 
 VARIANTS = ("some", "most", "full", "scratch")
@@ -53,22 +55,7 @@ def main(size: int, per_class: int, variants: list[str], epochs: int = 5, scratc
                 runs.append(experiment.run(name, 1e-4, epochs, seed, schedule="cosine"))
             curve = [round(v, 3) for v in runs[-1].history["val_balanced_accuracy"]]
             print(f"{name} seed {seed}: {time.perf_counter() - start:.0f} s, validation by epoch {curve}", flush=True)
-        gain = paired_gain(data.test.labels, [h.test_predicted for h in heads], [r.test_predicted for r in runs])
-        val, test = mean_se(r.val.balanced for r in runs), mean_se(r.test.balanced for r in runs)
-        found[name] = {
-            "val": [r.val.balanced for r in runs],
-            "test": [r.test.balanced for r in runs],
-            "kept": [r.best_epoch for r in runs],
-            "curves": [r.history["val_balanced_accuracy"] for r in runs],
-            "seconds": [r.seconds for r in runs],
-            "gain": gain.mean,
-            "gain_se": gain.se,
-        }
-        print(
-            f"== {name}: validation {val[0]:.4f} ± {val[1]:.4f} | test {test[0]:.4f} ± {test[1]:.4f}, "
-            f"minus head {100 * gain.mean:+.1f} ± {100 * gain.se:.1f} points ({gain.in_se:+.1f} s.e.)",
-            flush=True,
-        )
+        found[name] = summarise(name, runs, heads, data.test.labels)
         out = Path(f"build/probes/fashion_mnist_strategies-{size}px-{per_class}.json")
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(found, indent=1))

@@ -17,8 +17,10 @@ import sys
 import time
 from pathlib import Path
 
+from summary import summarise
+
 from tlcourse.datasets import load_dataset
-from tlcourse.experiments import FineTuneExperiment, mean_se, paired_gain
+from tlcourse.experiments import FineTuneExperiment
 
 RECIPES = {  # name: (strategy, epochs, schedule)
     "some-5": ("some", 5, "constant"),
@@ -45,21 +47,7 @@ def main(names: list[str]) -> dict:
             runs.append(experiment.run(strategy, LEARNING_RATE, epochs, seed, schedule=schedule))
             seconds = time.perf_counter() - start
             print(f"{name} seed {seed}: kept epoch {runs[-1].best_epoch}, {seconds:.0f} s", flush=True)
-        gain = paired_gain(data.test.labels, [h.test_predicted for h in heads], [r.test_predicted for r in runs])
-        val, test = mean_se(r.val.balanced for r in runs), mean_se(r.test.balanced for r in runs)
-        found[name] = {
-            "val": [r.val.balanced for r in runs],
-            "test": [r.test.balanced for r in runs],
-            "kept": [r.best_epoch for r in runs],
-            "seconds": [r.seconds for r in runs],
-            "gain": gain.mean,
-            "gain_se": gain.se,
-        }
-        print(
-            f"== {name}: validation {val[0]:.4f} ± {val[1]:.4f} | test {test[0]:.4f} ± {test[1]:.4f}, "
-            f"minus head {100 * gain.mean:+.1f} ± {100 * gain.se:.1f} points ({gain.in_se:+.1f} s.e.)",
-            flush=True,
-        )
+        found[name] = summarise(name, runs, heads, data.test.labels)
     return found
 
 

@@ -134,10 +134,11 @@ class ImageData:
             raise CourseError(f"images per class must be at least 1, got {n}")
         changes = {}
         for name in splits:
-            part = self.split(name) if name != "test" or self.test is not None else None
-            if part is not None:
-                keep = [np.flatnonzero(part.labels == c)[:n] for c in range(self.num_classes)]
-                changes[name] = part.take(np.sort(np.concatenate(keep)))
+            if name == "test" and self.test is None:
+                continue  # nothing held out to cap
+            part = self.split(name)
+            keep = [np.flatnonzero(part.labels == c)[:n] for c in range(self.num_classes)]
+            changes[name] = part.take(np.sort(np.concatenate(keep)))
         return replace(self, **changes)
 
     def per_class(self, n: int, seed: int = 0) -> ImageData:
