@@ -2,6 +2,7 @@
 
 import json
 import math
+import sys
 
 import pytest
 
@@ -96,3 +97,20 @@ def test_run_with_no_lessons_says_so(tmp_path):
     (tmp_path / "lessons").mkdir()
     result = run_offline(tlcourse_cmd("run", "--lessons", str(tmp_path / "lessons"), "--out", str(tmp_path / "b")))
     assert result.returncode == 0 and "no lessons yet" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["fit", "--help"], ["grade", "--help"], ["lessons", "--check"]])
+def test_the_parser_and_the_copies_check_load_no_tensorflow(args):
+    """What needs no model starts at once: the parser is built from the catalogue, which imports no Keras."""
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['tlcourse', *{args!r}]\n"
+        "try:\n"
+        "    runpy.run_module('tlcourse', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras'}))\n"
+    )
+    result = run_offline([sys.executable, "-c", code])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "LOADED []", result.stdout[-2000:]
