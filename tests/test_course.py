@@ -94,6 +94,10 @@ def test_a_headline_says_what_its_own_numbers_show():
     assert won == "solar cells (1837 train, 160 px, 3 seeds, test balanced acc.): some 0.84 beats head 0.79 (+3.0 s.e.)"
     tied = headline("04_fine_tuning_strategies", {**lesson4, "finetune_solar_gain_balanced_se": 1.2})
     assert "some 0.84 ties head 0.79 (+1.2 s.e.)" in tied, "a gain inside 2 standard errors is not a win"
+    solar = {**lesson4, "finetune_solar_gain_balanced_se": 3.0}
+    fashion = {k.replace("solar", "fashion"): v for k, v in solar.items() if "solar" in k}
+    both = headline("04_fine_tuning_strategies", {**solar, **fashion, "finetune_fashion_seeds": 1})
+    assert "solar cells (1837 train, 160 px, 3 seeds" in both and "Fashion-MNIST (1837 train, 160 px, 1 seed," in both
 
 
 def test_every_lesson_has_a_headline():

@@ -84,10 +84,11 @@ def _strategies(m: dict) -> list[str]:
         tuned = m[f"finetune_{key}_{best}_test_balanced_accuracy"]
         in_se = m[f"finetune_{key}_gain_balanced_se"]
         verdict = _verdict(in_se)
+        seeds = m.get(f"finetune_{key}_seeds", m.get("finetune_seeds", "?"))  # a target may run its own seeds
         out.append(
             f"{name} ({m.get(f'finetune_{key}_n_train', '?')} train, {m.get(f'finetune_{key}_image_size', '?')} px, "
-            f"{m.get('finetune_seeds', '?')} seeds, test balanced acc.): {best} {tuned:.2f} {verdict} head {head:.2f} "
-            f"({in_se:+.1f} s.e.)"
+            f"{seeds} seed{'' if seeds == 1 else 's'}, test balanced acc.): {best} {tuned:.2f} {verdict} "
+            f"head {head:.2f} ({in_se:+.1f} s.e.)"
         )
     if "bn_inference_val_accuracy" in m and "bn_batch_stats_val_accuracy" in m:
         out.append(
