@@ -150,7 +150,7 @@ def test_elpv_is_the_solar_cell_set_with_defective_at_p_half():
 def test_solar_cells_resized_grey_have_the_pixels_of_resizing_them_in_rgb():
     from PIL import Image
 
-    from tlcourse.datasets import _grey_cells_to_rgb
+    from tlcourse.datasets import _grey_to_rgb
     from tlcourse.images import fit_square
 
     rng = np.random.default_rng(0)
@@ -158,7 +158,7 @@ def test_solar_cells_resized_grey_have_the_pixels_of_resizing_them_in_rgb():
     grey[1] = np.linspace(0, 255, 300, dtype=np.uint8)  # smooth ramps and noise, like cells and their cracks
     for size in (64, 160, 299):
         want = np.stack([np.asarray(fit_square(Image.fromarray(g).convert("RGB"), size)) for g in grey])
-        assert np.array_equal(_grey_cells_to_rgb(grey, size), want), size
+        assert np.array_equal(_grey_to_rgb(grey, lambda im, size=size: fit_square(im, size)), want), size
 
 
 def _write_idx(path, array: np.ndarray) -> None:

@@ -18,6 +18,7 @@ import tempfile
 import urllib.request
 import warnings
 import zipfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -446,21 +447,11 @@ def _decode_elpv(image_size: int) -> dict[str, np.ndarray]:
         from elpv_dataset.utils import load_dataset as load_elpv
     except ImportError as err:
         raise CourseError("the elpv data set needs the PyPI package elpv-dataset: pip install elpv-dataset") from err
-    grey, probability, _ = load_elpv()
-    return {"images": _grey_cells_to_rgb(grey, image_size), "labels": (np.asarray(probability) >= 0.5).astype(np.int64)}
-
-
-def _grey_cells_to_rgb(grey: np.ndarray, image_size: int) -> np.ndarray:
-    """Each grey cell resized (``fit_square``) while grey, then its channel copied three times.
-
-    The same pixels as converting to RGB first and resizing that (tests/test_datasets.py), in half the time.
-    """
-    from PIL import Image
-
     from tlcourse.images import fit_square
 
-    resized = np.stack([np.asarray(fit_square(Image.fromarray(g), image_size)) for g in grey]).astype(np.uint8)
-    return np.repeat(resized[..., None], 3, axis=-1)
+    grey, probability, _ = load_elpv()
+    images = _grey_to_rgb(grey, lambda im: fit_square(im, image_size))
+    return {"images": images, "labels": (np.asarray(probability) >= 0.5).astype(np.int64)}
 
 
 def fashion_mnist_path(download: bool = True) -> Path | None:
@@ -516,8 +507,11 @@ def _load_fashion(image_size: int, per_class: int | None, seed: int) -> ImageDat
     path = cache_dir() / "decoded" / f"{key}.npz"
     arrays = load_arrays(path)
     if arrays is None:
+        from PIL import Image
+
         arrays = {}
         rng = np.random.default_rng(seed)
+        square = lambda im: im.resize((image_size, image_size), Image.BILINEAR)  # noqa: E731 (28 px: unchanged)
         for split, (images_file, labels_file) in FASHION_FILES.items():
             images, labels = read_idx(folder / images_file), read_idx(folder / labels_file).astype(np.int64)
             chosen = {}
@@ -536,7 +530,7 @@ def _load_fashion(image_size: int, per_class: int | None, seed: int) -> ImageDat
                     chosen.setdefault("train", []).append(rest[:per_class] if per_class else rest)
             for name, parts in chosen.items():
                 index = np.sort(np.concatenate(parts))
-                arrays[f"{name}_images"] = _grey_to_rgb(images[index], image_size)
+                arrays[f"{name}_images"] = _grey_to_rgb(images[index], square)
                 arrays[f"{name}_labels"] = labels[index]
         save_arrays(path, arrays)
     splits = {
@@ -550,12 +544,14 @@ def _load_fashion(image_size: int, per_class: int | None, seed: int) -> ImageDat
     return ImageData("fashion_mnist", FASHION_CLASSES, splits["train"], splits["val"], image_size, test=splits["test"])
 
 
-def _grey_to_rgb(images: np.ndarray, image_size: int) -> np.ndarray:
-    """Grey (N, H, W) uint8 images resized (bilinear) to image_size and repeated into 3 channels."""
+def _grey_to_rgb(images: np.ndarray, resize: Callable) -> np.ndarray:
+    """Grey (N, H, W) uint8 images, each resized by ``resize`` (a PIL image in, one out), then its channel copied
+    three times.
+
+    Resized while grey: the same pixels as converting to RGB first and resizing that (tests/test_datasets.py),
+    in half the time.
+    """
     from PIL import Image
 
-    if images.shape[1:] != (image_size, image_size):
-        images = np.stack(
-            [np.asarray(Image.fromarray(g).resize((image_size, image_size), Image.BILINEAR)) for g in images]
-        )
-    return np.repeat(images[..., None], 3, axis=-1).astype(np.uint8)
+    resized = np.stack([np.asarray(resize(Image.fromarray(g))) for g in images])
+    return np.repeat(resized[..., None], 3, axis=-1).astype(np.uint8)
