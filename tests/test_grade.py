@@ -6,6 +6,7 @@ registers nothing, a machine where no box can be built, the student edition aske
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import os
@@ -51,20 +52,36 @@ def _grade(submissions: Path, out: Path, *args: str, env: dict | None = None) ->
     return result
 
 
-WHOLE = "04_fine_tuning_strategies"  # the master that the box runs whole (both data sets, the cut cache, widgets)
+WHOLE = "06_when_to_transfer"  # the master the box runs whole: three data sets, scratch, frozen and the cut cache
+
+
+def _definitions(cell: nbformat.NotebookNode) -> list[str]:
+    """The imports, functions and classes a code cell defines at its top level (what an answer may call)."""
+    if cell.cell_type != "code":
+        return []
+    try:
+        body = ast.parse(cell.source).body
+    except SyntaxError:
+        return []
+    kinds = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
+    return [ast.get_source_segment(cell.source, node) for node in body if isinstance(node, kinds)]
 
 
 def answers_only(master: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A master's set-up cells (before its first section) and its exercises: the worked answers alone.
+    """A master's set-up cells (before its first section), the lesson's definitions, and its exercises.
 
-    The lesson between them is what nbval runs in ``lessons/``; here it would only repeat that work
-    in the box. Exercise cells that go on to apply an answer to the lesson's own results then fail
-    (a ``NameError`` after the ``check``); the grader judges the answers, not those lines.
+    The lesson's computations are what nbval runs in ``lessons/``; here they would only repeat that
+    work in the box. Its definitions stay (one cell of them, nothing else of those cells), since an
+    answer may call one: 4.4 calls section 5's ``tracked_by_optimizer``. Exercise cells that go on to
+    apply an answer to the lesson's own results then fail (a ``NameError`` after the ``check``); the
+    grader judges the answers, not those lines.
     """
     cells = master.cells
     first = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("## "))
     exercises = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and c.source.startswith("## Exerc"))
-    return nbformat.v4.new_notebook(metadata=master.metadata, cells=cells[:first] + cells[exercises:])
+    definitions = [d for c in cells[first:exercises] for d in _definitions(c)]
+    helpers = [nbformat.v4.new_code_cell("\n\n\n".join(definitions))] if definitions else []
+    return nbformat.v4.new_notebook(metadata=master.metadata, cells=cells[:first] + helpers + cells[exercises:])
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +142,7 @@ def test_missing_notebooks_score_zero_with_the_reason(course_batch):
 
 
 def test_a_whole_master_runs_to_the_end_in_the_box_in_quick_mode_without_an_error(course_batch):
-    """The grader executed lesson 4's master in a fresh, boxed kernel: a whole lesson's code runs in the box.
+    """The grader executed lesson 6's master in a fresh, boxed kernel: a whole lesson's code runs in the box.
 
     The answers of the other lessons ran to the end too (their cells that need the lesson's results fail).
     """
@@ -207,6 +224,18 @@ def test_hidden_tests_from_a_file_are_applied_and_counted(one_student, tmp_path)
     row = _grades(out)[("ada", "2.3")]
     assert float(row["max_points"]) == 3 + 2 and float(row["points"]) == 5, row
     assert "(hidden test) works with negative labels" in row["message"]
+
+
+def test_the_notebook_with_the_most_code_is_graded_first(tmp_path):
+    """One job: the students' order would grade ada's short notebook first; the longer one goes first."""
+    submissions = tmp_path / "submissions"
+    for student, answers in (("ada", LIGHT[:1]), ("bob", LIGHT)):
+        (submissions / student).mkdir(parents=True)
+        write_notebook(submissions / student / f"{LESSON2}.ipynb", [LIGHT_PREAMBLE, *answers])
+    result = _grade(submissions, tmp_path / "out", "--jobs", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    done = [line for line in result.stderr.splitlines() if f"{LESSON2}: ok" in line]
+    assert len(done) == 2 and " bob " in done[0] and " ada " in done[1], done
 
 
 def test_a_hidden_tests_file_that_registers_nothing_is_an_error(one_student, tmp_path):

@@ -243,15 +243,16 @@ def grade(submissions: Path, out: Path, options: GradeOptions) -> list[NotebookR
 
     started = time.monotonic()
     results: dict[int, NotebookResult] = {}
-    todo = []
+    todo, work = [], {}
     for i, (name, path, lesson) in enumerate(tasks):
-        stored = None
-        if not options.regrade:
-            stored = store.load(out, name, lesson, store.result_key(find_submission(path, lesson), version))
+        submission = find_submission(path, lesson)
+        stored = None if options.regrade else store.load(out, name, lesson, store.result_key(submission, version))
         if stored is not None:
             results[i] = stored
         else:
             todo.append(i)
+            work[i] = _code_length(submission)
+    todo.sort(key=lambda i: -work[i])  # longest first: a batch does not end with one long notebook running alone
     progress = Progress(len(tasks), max(1, options.jobs))
     progress.start(len(results))
 
@@ -294,6 +295,13 @@ def grade(submissions: Path, out: Path, options: GradeOptions) -> list[NotebookR
     if options.lms:
         print(f"wrote {out / f'gradebook-{options.lms}.csv'} and {out / 'exercises.csv'}")
     return results
+
+
+def _code_length(submission) -> int:
+    """How much code a submission holds: the estimate of its running time that orders a batch."""
+    if submission.notebook is None:
+        return 0
+    return sum(len(cell.source) for cell in submission.notebook.cells if cell.cell_type == "code")
 
 
 def write_outputs(results: list[NotebookResult], out: Path, seconds: float, isolation: str) -> None:
