@@ -22,6 +22,7 @@ if "PYTEST_XDIST_WORKER" in os.environ and os.environ.get("TLCOURSE_TEST_SESSION
     _SESSION_CACHE = Path(os.environ["TLCOURSE_TEST_SESSION_CACHE"])
 else:
     _SESSION_CACHE = Path(tempfile.mkdtemp(prefix="tlcourse-test-cache-"))
+    _SESSION_CACHE.chmod(0o755)  # a grading box (the host's nobody) reads it, as it reads an instructor's cache
     os.environ["TLCOURSE_TEST_SESSION_CACHE"] = str(_SESSION_CACHE)
 os.environ["TLCOURSE_CACHE"] = str(_SESSION_CACHE)
 if "TLCOURSE_DATA" not in os.environ and (SHARED_DATA / "hymenoptera_data").is_dir():

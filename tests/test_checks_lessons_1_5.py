@@ -94,14 +94,26 @@ def test_13_a_model_without_input_gets_feedback():
     assert fb.status == "fail" and "keras.Input" in fb.message
 
 
-def test_14_training_hours():
-    assert evaluate("1.4", {"training_hours": l1.reference_hours}).status == "pass"
-    seconds = lambda f, n, e, fps, backward_factor=3.0: backward_factor * f * n * e / fps  # noqa: E731
-    fb = evaluate("1.4", {"training_hours": seconds})
-    assert fb.status == "fail" and "divide by 3600" in fb.message
-    forward_only = lambda f, n, e, fps, backward_factor=3.0: f * n * e / fps / 3600  # noqa: E731
-    fb = evaluate("1.4", {"training_hours": forward_only})
-    assert "multiply by backward_factor" in fb.message
+def affordable_images(hours, flops_per_image, epochs, flops_per_second, backward_factor=3.0):
+    return int(hours * 3600 * flops_per_second // (backward_factor * flops_per_image * epochs))
+
+
+def test_14_affordable_images():
+    assert evaluate("1.4", {"affordable_images": affordable_images}).status == "pass"
+    as_hours = lambda h, f, e, fps, backward_factor=3.0: int(h * fps // (backward_factor * f * e))  # noqa: E731
+    fb = evaluate("1.4", {"affordable_images": as_hours})
+    assert fb.status == "fail" and "an hour has 3600" in fb.message
+    forward_only = lambda h, f, e, fps, backward_factor=3.0: int(h * 3600 * fps // (f * e))  # noqa: E731
+    fb = evaluate("1.4", {"affordable_images": forward_only})
+    assert "training step" in fb.message
+    unrounded = lambda h, f, e, fps, backward_factor=3.0: h * 3600 * fps / (backward_factor * f * e)  # noqa: E731
+    fb = evaluate("1.4", {"affordable_images": unrounded})
+    assert fb.status == "partial" and "round down" in fb.message
+
+
+def test_12_a_canned_answer_earns_nothing():
+    fb = evaluate("1.2", {"diagnose": lambda train, val, target=0.9, max_gap=0.1: "good"})
+    assert fb.points == 0 and "whatever its input" in fb.message
 
 
 # --------------------------------------------------------------------------- lesson 5
@@ -167,15 +179,15 @@ def test_54_images_needed():
 def test_55_a_trained_frozen_transfer_model_passes_and_each_shortcut_is_named():
     assert evaluate("5.5", {"build_and_train_head": l5.reference_build_and_train_head}).status == "pass"
 
-    def untrained(backbone, num_classes, x_train, y_train, epochs):
-        return l5.reference_build_and_train_head(backbone, num_classes, x_train, y_train, 0)
+    def untrained(backbone, num_classes, x_train, y_train, epochs, hidden_units):
+        return l5.reference_build_and_train_head(backbone, num_classes, x_train, y_train, 0, hidden_units)
 
     fb = evaluate("5.5", {"build_and_train_head": untrained})
     assert fb.status == "partial" and fb.points == pytest.approx(fb.max_points * 4 / 5)
     assert all("below the bar" in w for w in fb.wrong), fb.wrong
 
-    def whole_model_trains(backbone, num_classes, x_train, y_train, epochs):
-        model = l5.reference_build_and_train_head(backbone, num_classes, x_train, y_train, 0)
+    def whole_model_trains(backbone, num_classes, x_train, y_train, epochs, hidden_units):
+        model = l5.reference_build_and_train_head(backbone, num_classes, x_train, y_train, 0, hidden_units)
         backbone[0].trainable = True  # unfrozen before training: the base's weights (and BN statistics) move
         model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
         model.fit(x_train, y_train, epochs=epochs, batch_size=16, verbose=0)
@@ -183,8 +195,20 @@ def test_55_a_trained_frozen_transfer_model_passes_and_each_shortcut_is_named():
 
     fb = evaluate("5.5", {"build_and_train_head": whole_model_trains})
     assert fb.status == "partial"
-    assert any("base.trainable = False" in w for w in fb.wrong)
+    assert any("freeze the base before you compile" in w for w in fb.wrong)
     assert any("changed during training" in w for w in fb.wrong)
+
+    def no_hidden_layer(backbone, num_classes, x_train, y_train, epochs, hidden_units):  # transfer_model's head
+        from tlcourse.models import transfer_model
+
+        model = transfer_model(backbone, num_classes)
+        model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
+        model.fit(x_train, y_train, epochs=epochs, batch_size=16, verbose=0)
+        return model
+
+    fb = evaluate("5.5", {"build_and_train_head": no_hidden_layer})
+    assert fb.status == "partial" and all("a new head trains" not in r for r in fb.right)
+    assert any("ReLU" in w and "found Dense" in w for w in fb.wrong), fb.wrong
 
 
 # --------------------------------------------------------------------------- any value
@@ -196,7 +220,7 @@ def test_55_a_trained_frozen_transfer_model_passes_and_each_shortcut_is_named():
         ("1.1", "precision_recall_f1"),
         ("1.2", "diagnose"),
         ("1.3", "small_cnn"),
-        ("1.4", "training_hours"),
+        ("1.4", "affordable_images"),
         ("5.1", "time_to_accuracy"),
         ("5.2", "mistake_overlap"),
         ("5.3", "compare_runs"),

@@ -292,12 +292,16 @@ def test_a_broken_notebook_is_named_but_never_quoted(data, words):
 
 
 def test_safe_names_are_distinct_and_inert():
-    names = ["alice", "=1+2", "a b", "%41", "A", ".hidden", "José", "x\ny", "../up"]
+    long = "é" * 150  # 300 bytes in UTF-8, 900 once encoded: shortened, with a hash of the whole name
+    names = ["alice", "=1+2", "a b", "%41", "A", ".hidden", "José", "x\ny", "../up", "\u0430lice", "a@b.example"]
+    names += [long + "1", long + "2", "\u202egnp.exe", "www.x.example"]
     labels = [safe_name(n) for n in names]
     assert len(set(labels)) == len(names)
-    assert labels[0] == "alice" and labels[6] == "José"
+    assert labels[0] == "alice" and labels[6] == "Jos%C3%A9" and labels[9] != "alice"
     for label in labels:
         assert "/" not in label and "\n" not in label and not label.startswith((".", "=", "+"))
+        assert "@" not in label and label.isascii() and len(label.encode()) <= 200, label
+    assert labels[11].endswith("~" + labels[11].rsplit("~", 1)[1]) and "~" not in "".join(labels[:11])
 
 
 def test_a_notebook_without_a_parameters_cell_or_kernelspec_still_runs(tmp_path):

@@ -4,7 +4,9 @@ Every hostile notebook is a short lesson-2 submission: honest answers where the 
 matter, deliberately wrong ones where only the attack could earn points. The batch runs once, as
 an instructor would run it (the CLI, two jobs, a secret in the environment, a root-only key file
 on disk), then each test reads one thing off it: the marks, the files, the processes left.
-Attack classes follow issue 11 / ../shared/notes/grading-threat-model.md.
+Attack classes follow issue 11 / ../shared/notes/grading-threat-model.md; issue 28 added a class of
+attacks each (``MORE_HOSTILE``: claims written in the kernel, resources outside the box, root's file
+rights, outputs), written against the grader before its fix and kept here.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 import pytest
 
 import tlcourse
+from tlcourse.grading.intake import safe_name as safe_label
 
 from lesson2_work import (
     ANSWER_21,
@@ -330,6 +333,181 @@ HOSTILE = {
     "leaker": (LEAKER, {"2.1": 2, "2.2": 4, "2.3": 3, "2.4": 3}),
     "hog": (HOG, {"2.1": 4, "2.2": 0, "2.3": 0, "2.4": 0}),
 }
+# --------------------------------------------------------------------------- issue 28's attacks
+# Each is a student who did no work (or honest work) and attacks one more part of the grader.
+
+ROOT_KEY = "ROOTKEY-" + secrets.token_hex(12)  # in a root-only (0600) file on a path the box can see
+L1, L3, L4, L5, L6 = (
+    "01_why_scratch_is_hard",
+    "03_imagenet_and_pretrained_models",
+    "04_fine_tuning_strategies",
+    "05_scratch_vs_pretrained",
+    "06_when_to_transfer",
+)
+FORGE_OBSERVERS = """
+import numpy as np
+import keras
+import tlcourse.checks.probe as probe
+from tlcourse.checks import check
+
+def forge(make_report):  # whatever the kernel reports about the student's objects, make it say "all right"
+    class Forged:
+        def before(self, args):
+            return None
+        def after(self, args, returned, state):
+            return make_report(args)
+    for name in list(getattr(probe, "OBSERVERS", {})):
+        probe.OBSERVERS[name] = Forged
+    run_case = probe.run_case
+    def forged_run_case(case, namespace, *a, **k):
+        outcome = run_case(case, namespace, *a, **k)
+        if case.get("after"):  # artefacts of the arguments after the call: claim they came back untouched
+            outcome["after"] = probe.plain.encode(case.get("args"))
+        return outcome
+    probe.run_case = forged_run_case
+"""
+CLAIMER = {  # no work at all, and every report of the kernel forged: a mark here is a mark for a claim
+    L3: [
+        FORGE_OBSERVERS,
+        "forge(lambda args: True)\ndef lite_preprocess(pixels):\n    return 0\n"
+        'check("3.2", lite_preprocess=lite_preprocess)',
+    ],
+    L4: [
+        FORGE_OBSERVERS,
+        """
+from tlcourse.freeze import block_of, find_base
+def ideal(args):
+    model, blocks, lr = args[0], set(args[1]), args[2]
+    rows = []
+    for layer in find_base(model).layers:
+        if layer.weights:
+            bn = isinstance(layer, keras.layers.BatchNormalization)
+            trains = block_of(layer.name) in blocks and not bn
+            rows.append([layer.name, bn, trains, trains, trains])
+    return {"layers": rows, "head_trainable": 2, "new_optimizer": True, "learning_rate": lr / 30,
+            "changed": True, "moved": [r[0] for r in rows if r[2]], "fit_error": None}
+forge(ideal)
+def prepare_fine_tuning(model, train_blocks, head_lr):
+    return 0
+check("4.3", prepare_fine_tuning=prepare_fine_tuning)""",
+    ],
+    L5: [
+        FORGE_OBSERVERS,
+        """
+import tlcourse.checks.lesson05 as l5
+def ideal(args):
+    seed, k = getattr(args[0][0], "_tlcourse_probe", {}).get("seed", 0), int(args[1])
+    labels = l5.toy_task(seed, getattr(l5, "TOY_TEST", 48), k, "test")[1]  # the held-out labels, regenerated
+    return {"model": True, "base_inside": True, "base_trainable_weights": 0, "probabilities": np.eye(k)[labels],
+            "predict_error": None, "head_trainable_weights": 2, "base_changed": 0}
+forge(ideal)
+def build_and_train_head(backbone, num_classes, x_train, y_train, epochs, *more):
+    return 0
+check("5.5", build_and_train_head=build_and_train_head)""",
+    ],
+    L6: [
+        FORGE_OBSERVERS,
+        """
+forge(lambda args: {"model": True, "base_inside": True, "base_trainable_weights": 0, "features": None,
+                    "predict_error": None})
+def feature_extractor(backbone):
+    return 0
+check("6.5", feature_extractor=feature_extractor)""",
+    ],
+}
+FLOODER = _with(  # honest, but from 2.4 on its probe also sends 96 reports of 4 MB each
+    answers=[
+        ANSWER_21,
+        ANSWER_22,
+        ANSWER_23,
+        """
+import json
+from IPython.display import display
+import tlcourse.checks.probe as p
+real = p.grading_probe
+def flood(exercise_ids, namespace, cases_file, final=False):
+    if "2.4" in exercise_ids:
+        blob = "x" * (4 * 2**20)
+        for _ in range(96):
+            display({p.MIME: json.dumps({"exercise": "2.4", "pad": blob})}, raw=True)
+    real(exercise_ids, namespace, cases_file, final)
+p.grading_probe = flood
+""",
+        ANSWER_24,
+    ]
+)
+BURNER = {  # a model that fits the parameter budget and costs the judge minutes (and gigabytes) to call
+    L1: [
+        "import keras\nfrom tlcourse.checks import check",
+        """
+small_cnn = keras.Sequential(
+    [keras.Input((128, 128, 3)), keras.layers.Resizing(1536, 1536)]
+    + [keras.layers.Conv2D(48, 3, padding="same", activation="relu") for _ in range(24)]
+    + [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax")]
+)  # no check() here: in the notebook the student's own kernel would pay (and run out of memory)""",
+    ]
+}
+FILLER = _with(  # honest, and it reserves gigabytes on the host's disk through the kernel's runtime folder
+    before=[
+        f"""
+import os
+from ipykernel.connect import get_connection_file
+for n in range(2):
+    try:
+        path = os.path.join(os.path.dirname(get_connection_file()), "fill-{MARKER}-%d" % n)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY)
+        os.posix_fallocate(fd, 0, 3 * 2**29)
+        os.close(fd)
+    except OSError as err:
+        print(type(err).__name__)
+"""
+    ]
+)
+ROOT_READER = _with(
+    answers=[
+        KINDS
+        + "\ntry:\n    found = open('PRIVATEPATH').read()\nexcept OSError:\n    found = 'none'\n"
+        + 'transferred = {k: found for k in "AEF"}\ncheck("2.1", kinds=kinds, transferred=transferred)',
+        ANSWER_22,
+        ANSWER_23,
+        ANSWER_24,
+    ]
+)
+LINKS = "see https://evil.example/login or www.evil.example, mail boss@evil.example \x85\u202e\u2066gnp.exe"
+LINKER = _with(  # honest but for 2.1, whose answers and errors carry links, addresses, C1 and bidi characters
+    answers=[
+        f'kinds = {{k: {LINKS!r} for k in "ABCD"}}\n{TRANSFERRED}\ncheck("2.1", kinds=kinds, transferred=transferred)',
+        ANSWER_22,
+        ANSWER_23,
+        ANSWER_24,
+    ],
+    after=[f"raise RuntimeError({LINKS!r})"],
+)
+LONG = "s" * 240  # two folder names that differ only after 240 characters
+MORE_HOSTILE = {  # student -> ({lesson: cells, or raw bytes}, {exercise: the honest points}); others 0
+    "claimer": (CLAIMER, {}),
+    "flooder": ({LESSON: FLOODER}, {"2.1": 4, "2.2": 4, "2.3": 3}),
+    "burner": (BURNER, {"1.3": 3}),  # its shapes and convolutions are measured; it is never called
+    "filler": ({LESSON: FILLER}, FULL),
+    "rootreader": ({LESSON: ROOT_READER}, {"2.1": 2, "2.2": 4, "2.3": 3, "2.4": 3}),
+    LONG + "-one": ({LESSON: LINKER}, {"2.1": 2, "2.2": 4, "2.3": 3, "2.4": 3}),
+    LONG + "-two": ({LESSON: LINKER}, {"2.1": 2, "2.2": 4, "2.3": 3, "2.4": 3}),
+}
+
+
+def _bomb() -> bytes:
+    """A notebook of 30 MB holding ten million empty JSON objects (gigabytes once parsed into objects)."""
+    return b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {"x": [' + b"{}," * 10_000_000 + b'{}]}, "cells": []}'
+
+
+def _deep() -> bytes:
+    """A notebook nested 600 levels deep: within JSON's recursion limit, beyond what a recursive walk survives."""
+    return b'{"nbformat": 4, "nbformat_minor": 5, "cells": [], "metadata": ' + b'{"a": ' * 600 + b"1" + b"}" * 601
+
+
+INTAKE_BOMBS = {"bomb": _bomb, "deep": _deep}  # refused at intake as what they are, not read into the grader
+
+
 WEIRD = '=1+2,"x"\n<b>'  # a folder name made to break CSV cells, Markdown and file names
 REFUSED = ("link_master", "link_lessons", "link_folder", "link_key", "sparse_notebook")
 
@@ -362,6 +540,41 @@ def _box_cgroups(grader_pid: int) -> list[str]:
     return found
 
 
+class _Watch:
+    """Samples, while the grader runs, its own peak memory (VmHWM) and the free disk where it writes."""
+
+    def __init__(self, pid: int, folder: Path):
+        self.pid, self.folder = pid, folder
+        self.peak_memory = 0
+        self.free_before = self._free()
+        self.least_free = self.free_before
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _free(self) -> int:
+        st = os.statvfs(self.folder)
+        return st.f_bavail * st.f_frsize
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.peak_memory = max(self.peak_memory, int(line.split()[1]) * 1024)
+            except OSError:  # it has ended
+                pass
+            self.least_free = min(self.least_free, self._free())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def disk_drop(self) -> int:
+        return self.free_before - self.least_free
+
+
 @pytest.fixture(scope="module")
 def hostile_batch(tmp_path_factory):
     base = tmp_path_factory.mktemp("redteam")
@@ -386,6 +599,12 @@ def hostile_batch(tmp_path_factory):
 
     threading.Thread(target=accept, daemon=True).start()
 
+    from tlcourse.cache import cache_dir
+
+    root_file = cache_dir() / f"redteam-{MARKER}.key"  # a path every box can see (read-only): root's file
+    root_file.write_text(ROOT_KEY)
+    root_file.chmod(0o600)
+
     def fill(cells):
         replace = {
             "SUBMISSIONS": str(submissions),
@@ -393,6 +612,7 @@ def hostile_batch(tmp_path_factory):
             "ROOT": str(ROOT),
             "KEYFILE": str(key),
             "TRAP": str(trap),
+            "PRIVATEPATH": str(root_file),
         }
         filled = []
         for cell in cells:
@@ -406,6 +626,13 @@ def hostile_batch(tmp_path_factory):
     for student, (cells, _) in HOSTILE.items():
         (submissions / student).mkdir()
         write_notebook(submissions / student / f"{LESSON}.ipynb", fill(cells))
+    for student, (notebooks, _) in MORE_HOSTILE.items():
+        (submissions / student).mkdir()
+        for lesson, cells in notebooks.items():
+            write_notebook(submissions / student / f"{lesson}.ipynb", fill(cells))
+    for student, make in INTAKE_BOMBS.items():
+        (submissions / student).mkdir()
+        (submissions / student / f"{LESSON}.ipynb").write_bytes(make())
     weird = submissions / WEIRD
     weird.mkdir()
     write_notebook(weird / f"{LESSON}.ipynb", fill(_with()))
@@ -458,9 +685,12 @@ def hostile_batch(tmp_path_factory):
         text=True,
         env=env,
     )
+    watch = _Watch(grader.pid, grader_tmp)
     stdout, stderr = grader.communicate(timeout=1800)
+    watch.stop()
     result = subprocess.CompletedProcess(grader.args, grader.returncode, stdout, stderr)
     seconds = time.monotonic() - started
+    root_file.unlink()
     stop.set()
     server.close()
     left_processes = _processes_with(MARKER)
@@ -471,11 +701,17 @@ def hostile_batch(tmp_path_factory):
     for name in ("grades.csv", "runs.csv"):
         if (out / name).exists():
             (ARTIFACTS / f"grade-redteam-{name}").write_text((out / name).read_text())
+    (ARTIFACTS / "grade-redteam-resources.txt").write_text(
+        f"grader peak memory (VmHWM): {watch.peak_memory / 2**20:.0f} MB\n"
+        f"host free disk, largest drop during the batch: {watch.disk_drop / 2**20:.0f} MB\n"
+        f"batch: {seconds:.1f} s\n"
+    )
     time.sleep(3)  # a process left behind would now rewrite grades.csv
     with open(out / "grades.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     with open(out / "runs.csv", newline="") as f:
-        runs = {r["student"]: r for r in csv.DictReader(f) if r["notebook"] == f"{LESSON}.ipynb"}
+        all_runs = list(csv.DictReader(f))
+    runs = {r["student"]: r for r in all_runs if r["notebook"] == f"{LESSON}.ipynb"}
     return {
         "result": result,
         "seconds": seconds,
@@ -492,6 +728,12 @@ def hostile_batch(tmp_path_factory):
         "left_cgroups": left_cgroups,
         "grades_right_after": grades_right_after,
         "trap_connections": len(connections),
+        "peak_memory": watch.peak_memory,
+        "disk_drop": watch.disk_drop,
+        "all_runs": all_runs,
+        "runs_of": lambda student, lesson: next(
+            r for r in all_runs if r["student"] == student and r["notebook"] == f"{lesson}.ipynb"
+        ),
     }
 
 
@@ -503,7 +745,9 @@ def test_the_batch_finishes_with_every_student_graded_and_exit_code_0(hostile_ba
     result = hostile_batch["result"]
     assert result.returncode == 0, result.stderr[-3000:]
     students = {r["student"] for r in hostile_batch["rows"]}
-    assert {"worked", *HOSTILE, *REFUSED} <= students and len(students) == len(HOSTILE) + len(REFUSED) + 2
+    expected = len(HOSTILE) + len(REFUSED) + len(MORE_HOSTILE) + len(INTAKE_BOMBS) + 2
+    assert {"worked", *HOSTILE, *REFUSED, "claimer", "burner", *INTAKE_BOMBS} <= students
+    assert len(students) == expected, sorted(students)
     assert "isolation: bubblewrap box" in result.stdout and "by cgroup" in result.stdout
 
 
@@ -611,3 +855,74 @@ def test_a_folder_name_cannot_inject_into_csv_markdown_or_file_names(hostile_bat
     page = (out / "feedback" / f"{label}.md").read_text()
     assert page.startswith("# Feedback for ") and "<b>" not in page and "\n\n" in page
     assert all(p.parent == out / "feedback" for p in (out / "feedback").iterdir())
+
+
+# --------------------------------------------------------------------------- issue 28's attacks
+
+
+def _all_points(batch, student) -> dict[str, float]:
+    return {ex: float(row["points"]) for (who, ex), row in batch["grades"].items() if who == student}
+
+
+@pytest.mark.parametrize("student", sorted(MORE_HOSTILE))
+def test_every_new_attack_gets_exactly_its_honest_score(hostile_batch, student):
+    got = _all_points(hostile_batch, safe_label(student))
+    want = {ex: float(MORE_HOSTILE[student][1].get(ex, 0)) for ex in got}
+    messages = {ex: hostile_batch["grades"][(safe_label(student), ex)]["message"] for ex in got}
+    assert got == want, {ex: messages[ex] for ex in got if got[ex] != want[ex]}
+
+
+def test_claims_written_in_the_kernel_earn_nothing(hostile_batch):
+    """No work, every report of the kernel forged (its observers, its artefacts): 0 on 3.2, 4.3, 5.5 and 6.5."""
+    for ex in ("3.2", "4.3", "5.5", "6.5"):
+        row = hostile_batch["grades"][("claimer", ex)]
+        assert float(row["points"]) == 0, row
+
+
+@pytest.mark.parametrize("student", sorted(INTAKE_BOMBS))
+def test_a_notebook_built_to_exhaust_the_parser_is_refused_and_costs_the_grader_nothing(hostile_batch, student):
+    row = hostile_batch["grades"][(student, "2.1")]
+    assert row["status"] == "invalid" and float(row["points"]) == 0, row
+    assert "too" in row["message"] or "nested" in row["message"], row
+
+
+def test_the_grader_stays_small_and_the_host_disk_stays_free(hostile_batch):
+    assert hostile_batch["peak_memory"] <= 2 * 2**30, hostile_batch["peak_memory"] / 2**30
+    assert hostile_batch["disk_drop"] <= 1 * 2**30, hostile_batch["disk_drop"] / 2**30
+
+
+def test_no_judge_is_busy_more_than_a_minute_on_one_notebook(hostile_batch):
+    for run in hostile_batch["all_runs"]:
+        assert not run["judge_s"] or float(run["judge_s"]) <= 60, run
+    row = hostile_batch["grades"][("burner", "1.3")]
+    assert "was not run" in row["message"] and "GFLOP" in row["message"], row
+    assert float(hostile_batch["runs_of"]("burner", L1)["judge_s"]) < 30
+
+
+def test_a_flood_of_probe_reports_is_capped(hostile_batch):
+    row = hostile_batch["grades"][("flooder", "2.4")]
+    assert float(row["points"]) == 0 and row["status"] == "error", row
+
+
+def test_the_runtime_folder_cannot_fill_the_host_disk(hostile_batch):
+    assert hostile_batch["runs"]["filler"]["status"] == "ok", hostile_batch["runs"]["filler"]
+
+
+def test_a_root_only_file_on_a_bound_path_is_unreadable_in_the_box(hostile_batch):
+    message = hostile_batch["grades"][("rootreader", "2.1")]["message"]
+    assert "none" in message and ROOT_KEY not in message
+
+
+def test_outputs_carry_no_links_addresses_or_control_characters(hostile_batch):
+    out = hostile_batch["out"]
+    texts = [p.read_text(errors="replace") for p in out.rglob("*") if p.is_file() and p.suffix in (".csv", ".md")]
+    for text in texts:
+        for bad in ("https://", "www.evil", "boss@evil", "\x85", "\u202e", "\u2066"):
+            assert bad not in text, bad
+
+
+def test_long_names_keep_their_own_labels_and_feedback(hostile_batch):
+    one, two = safe_label(LONG + "-one"), safe_label(LONG + "-two")
+    assert one != two
+    pages = {p.name for p in (hostile_batch["out"] / "feedback").iterdir()}
+    assert {f"{one}.md", f"{two}.md"} <= pages

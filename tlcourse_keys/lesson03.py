@@ -35,27 +35,24 @@ def _pick(case):
     return {"name": reference_pick(catalogue(**case["args"][0].params), case["args"][1])}
 
 
-def reference_heat(heatmap, box):
-    top, left, bottom, right = box
-    heatmap = np.asarray(heatmap, dtype=float)
-    total = float(np.sum(heatmap))
-    return float(np.sum(heatmap[top:bottom, left:right])) / total if total > 0 else 0.0
+def reference_hottest(heatmap, height, width, swapped=False):
+    heat = np.asarray(heatmap, dtype=float)
+    best, corner = -np.inf, (0, 0)
+    for top in range(heat.shape[0] - height + 1):
+        for left in range(heat.shape[1] - width + 1):
+            total = heat[top : top + height, left : left + width].sum()
+            if total > best:
+                best, corner = total, (top, left)
+    return (corner[1], corner[0]) if swapped else corner
 
 
-def _heat(case):
-    heat, (top, left, bottom, right) = case["args"]
-    heat = np.asarray(heat, dtype=float)
-    return {
-        "value": reference_heat(heat, (top, left, bottom, right)),
-        "swapped": reference_heat(heat, (left, top, right, bottom)),
-        "inclusive": reference_heat(heat, (top, left, bottom + 1, right + 1)),
-        "mean": float(heat[top:bottom, left:right].mean()) if heat[top:bottom, left:right].size else 0.0,
-    }
+def _hottest(case):
+    return {"corner": list(reference_hottest(*case["args"])), "swapped": list(reference_hottest(*case["args"], True))}
 
 
 EXPECTED = {
     "3.1": _top_k,
     "3.2": lambda case: {"value": reference_lite(case["args"][0])},
     "3.3": _pick,
-    "3.4": _heat,
+    "3.4": _hottest,
 }

@@ -49,25 +49,26 @@ def reference_images_needed(sizes, accuracies, target):
     return None
 
 
-def reference_build_and_train_head(backbone, num_classes, x_train, y_train, epochs):
+def reference_build_and_train_head(backbone, num_classes, x_train, y_train, epochs, hidden_units):
     import keras
 
     base, preprocess = backbone
     base.trainable = False
     inputs = keras.Input(shape=base.input_shape[1:])
     x = base(preprocess(inputs), training=False)
-    x = keras.layers.Dropout(0.2)(keras.layers.GlobalAveragePooling2D()(x))
-    model = keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+    x = keras.layers.Dense(hidden_units, activation="relu")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(keras.layers.Dropout(0.2)(x)))
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x_train, y_train, epochs=epochs, batch_size=16, verbose=0)
     return model
 
 
 def _held_out_labels(case):
-    from tlcourse.checks.lesson05 import TOY_TEST, toy_task
+    """The labels of the held-out images the judge predicts (drawn from the case's secret seed)."""
+    from tlcourse.checks.lesson05 import toy_task
 
-    seed = case["args"][0].params["seed"]
-    return {"labels": toy_task(seed, TOY_TEST, case["args"][1], "test")[1].tolist()}
+    secret = case["secret"]
+    return {"labels": toy_task(secret["heldout_seed"], secret["n"], case["args"][1], "test")[1].tolist()}
 
 
 EXPECTED = {

@@ -102,7 +102,7 @@ class Result:
     value: object = None
     error: str = ""  # "TypeError: ...", "took longer than ...", "not a function (...)"
     kind: str = ""  # raised | timeout | not_callable | setup | "" when ok
-    observed: object = None
+    after: object = None  # the case's arguments as the call left them (artefacts), where the case asked
 
     def why(self) -> str:
         """Why there is no value, as the end of a sentence ("your function raised ...")."""
@@ -245,6 +245,14 @@ def _public() -> dict:
     return {k: plain.decode(v, builds=True) for k, v in stored.items() if not k.startswith("$")}
 
 
+SECRET = "secret"  # a case's part that only the judge sees (held-out data it predicts, their seed)
+
+
+def public_part(case: dict) -> dict:
+    """What the probe (beside the student's code) gets of a case: all of it but its ``secret`` part."""
+    return {k: v for k, v in case.items() if k != SECRET}
+
+
 def public_cases(exercise_id: str) -> list[dict]:
     """The fixed cases a notebook's ``check()`` runs (stored, so they are the same everywhere)."""
     stored = _public().get(exercise_id)
@@ -270,18 +278,17 @@ def public_expected(exercise_id: str, cases: list[dict]) -> list[dict] | None:
 def _result(raw) -> Result:
     if type(raw) is not dict or type(raw.get("ok")) is not bool:
         raise PlainDataError("a case's result is not an object with 'ok'")
+    after = plain.decode(raw["after"]) if "after" in raw else None
     if raw["ok"]:
-        if not set(raw) <= {"ok", "value", "observed"}:
+        if not set(raw) <= {"ok", "value", "after"}:
             raise PlainDataError("unexpected fields in a result")
-        observed = plain.decode(raw["observed"]) if "observed" in raw else None
-        return Result(True, plain.decode(raw.get("value")), observed=observed)
-    if not set(raw) <= {"ok", "kind", "error", "observed"}:
+        return Result(True, plain.decode(raw.get("value")), after=after)
+    if not set(raw) <= {"ok", "kind", "error", "after"}:
         raise PlainDataError("unexpected fields in a failed result")
     kind, error = raw.get("kind", ""), raw.get("error", "")
     if kind not in ("raised", "timeout", "not_callable", "setup") or type(error) is not str:
         raise PlainDataError("bad failed result")
-    observed = plain.decode(raw["observed"]) if "observed" in raw else None
-    return Result(False, error=error[:300], kind=kind, observed=observed)
+    return Result(False, error=error[:300], kind=kind, after=after)
 
 
 def parse_report(raw, ex: Exercise, n_cases: int) -> tuple[list[str], list[str], list[Result]]:
@@ -395,7 +402,10 @@ def evaluate(exercise_id: str, answers: dict, hidden: bool = False, seed: int = 
         rng = np.random.default_rng(seed)
         extra = [(t, t.cases(rng)) for t in HIDDEN.get(exercise_id, [])]
     all_cases = cases + [c for _, cs in extra for c in cs]
-    report = probe(exercise_id, ex.names, all_cases, answers)
+    # The probe gets its own copy of the cases, as in the grading box: an answer that changes its
+    # arguments in place changes that copy, never the cases the verdict compares with.
+    own = plain.loads(json.dumps(plain.encode([public_part(c) for c in all_cases])), builds=True)
+    report = probe(exercise_id, ex.names, own, answers)
     report = json.loads(json.dumps(report))  # exactly the plain data the grader would receive
     expected = public_expected(exercise_id, cases)
     feedback = verdict(ex, cases, report, expected, extra)

@@ -7,6 +7,7 @@ built-in types and numeric arrays and nothing else: a ``bool`` is not a number, 
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -113,3 +114,21 @@ class FirstProblems:
         for label in self.labels:
             worth = points[label] if isinstance(points, dict) else points
             m.criterion(label not in self.problems, right.format(label=label), self.problems.get(label, ""), worth)
+
+
+def same_for_every_input(m, name: str, results, expected, points: float) -> bool:
+    """True (and a failed criterion worth ``points``) when ``name`` gave one and the same value on every
+    case although the right answers differ: a canned answer, not a computation, earns nothing."""
+    from tlcourse.checks import plain
+
+    values = [json.dumps(plain.encode(r.value), sort_keys=True) for r in results if r.ok]
+    answers = {json.dumps(plain.encode(e), sort_keys=True, default=str) for e in expected or []}
+    if len(values) != len(results) or len(set(values)) != 1 or len(answers) < 2:
+        return False
+    m.criterion(
+        False,
+        "",
+        f"`{name}` gives {show(results[0].value)} whatever its input: compute the answer from the arguments",
+        points,
+    )
+    return True

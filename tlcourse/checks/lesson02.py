@@ -3,6 +3,12 @@
 The probe builds tiny Keras models (``tiny_classifier``, ``fraction_model``) beside the student's
 code and calls their functions on them; the judge rebuilds any model they return from plain data
 and measures it itself. The answers of the naming exercise (2.1) are in the answer keys only.
+
+What each judge takes from the box and what it recomputes: 2.1 takes the two dicts as they are
+and compares them with the keys; 2.2 takes the returned models as artefacts (config, weights),
+rebuilds them, builds the source classifier itself from the case's seed and checks reuse, what
+trains and the outputs on images it draws; 2.3 and 2.4 take the returned labels and fractions
+and compare them with the keys' results on the same cases.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from tlcourse.checks import exercise
 from tlcourse.checks.answers import as_array, as_number, not_callable, show
 from tlcourse.checks.plain import Build, ModelData
 from tlcourse.checks.probe import builder
-from tlcourse.checks.rebuild import RebuildError, rebuild
+from tlcourse.checks.rebuild import RebuildError, rebuild, run_model
 
 LESSON = "02_what_is_transfer_learning"
 
@@ -82,8 +88,13 @@ def _grade_dict(m, answer, name, allowed, key):
     "Name the kind of transfer",
     names=("kinds", "transferred"),
     points=4,
-    hint="Same task in a new domain with labels only in the source is transductive; a new task with its own "
-    "labels is inductive. Ask what physically moves: data (instances), weights (parameters) or relations.",
+    hint=(
+        "For inductive or transductive, ask each scenario the questions of the “Inductive or transductive?” "
+        "table in section 2 of this lesson: is the target task new or the same as the source's, and does the "
+        "target come with labels of its own? For what is transferred, use the table below it and ask what "
+        "physically moves from source to target: data points, trained weights, or relations between data "
+        "points."
+    ),
     cases=cases_kinds,
     key_is_answer=True,
 )
@@ -164,8 +175,12 @@ def _rebuilt(result):
     "Cut off the source classifier, put on a new one",
     names=("swap_head",),
     points=4,
-    hint="Build on the symbolic tensor classifier.get_layer(cut_at).output: freeze what you keep (trainable = False), "
-    "add a Dense layer with a softmax, and make a keras.Model from the classifier's input to it.",
+    hint=(
+        "Section 3 of this lesson builds a new classifier on a base that came without one; here you start "
+        "from the whole classifier instead. Build on the output of the layer named `cut_at`, freeze what you "
+        "keep, add the new softmax layer with one output per class, and make the new model run from the "
+        "classifier's own input to that layer."
+    ),
     cases=cases_swap_head,
 )
 def judge_swap_head(m, cases, results, expected):
@@ -179,7 +194,10 @@ def judge_swap_head(m, cases, results, expected):
         return
     x = np.random.default_rng(0).uniform(0, 1, (2, 16, 16, 3)).astype("float32")
     try:
-        out = np.asarray(model(x, training=False))
+        out = run_model(model, x)
+    except RebuildError as err:
+        m.criterion(False, "", f"the new model was not run: {err}", 3)
+        return
     except Exception as err:  # the rebuilt model cannot run on the classifier's images
         m.criterion(False, "", f"the new model cannot predict 16x16 images: {type(err).__name__}", 3)
         return
@@ -264,8 +282,12 @@ def cases_centroid(rng):
     "A nearest-centroid classifier",
     names=("nearest_centroid",),
     points=3,
-    hint="One centroid per label in np.unique(train_y) (the mean of that class's rows); for each row of x, the "
-    "label of the nearest centroid (Euclidean distance). Return labels, not positions in the list of labels.",
+    hint=(
+        "In the two-dimensional picture of section 5 of this lesson the classes form separate clouds: "
+        "describe each class by its mean point, one per distinct label of the training rows. Give each query "
+        "row the label of the nearest mean (straight-line distance), and answer with the label itself, not "
+        "its position in your list of labels."
+    ),
     cases=cases_centroid,
 )
 def judge_nearest_centroid(m, cases, results, expected):
@@ -359,8 +381,11 @@ def cases_fraction(rng):
     "What fraction of a model trains?",
     names=("trainable_fraction",),
     points=3,
-    hint="Count elements, not tensors (a kernel shaped (3, 3, 3, 32) holds 864 numbers): once over "
-    "model.trainable_weights, once over model.weights, which also holds BatchNormalization's moving statistics.",
+    hint=(
+        "Section 3 of this lesson counts the trainable parameters of each strategy: count the numbers inside "
+        "each weight tensor (the product of its shape), not the tensors. Divide the count over the trainable "
+        "weights by the count over all the weights, which also hold BatchNormalization's moving statistics."
+    ),
     cases=cases_fraction,
 )
 def judge_trainable_fraction(m, cases, results, expected):

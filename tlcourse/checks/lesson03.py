@@ -3,6 +3,12 @@
 Cases: random probability tables, pixel arrays, model catalogues (the course's and made-up ones,
 built beside the student's code) and small heatmaps. The expected results, and the results of the
 usual mistakes the feedback names, come from the answer keys or ``public.json``.
+
+What each judge takes from the box and what it recomputes: 3.1, 3.3 and 3.4 take the values the
+student's function returned on the cases and compare them with the keys' results on the same
+cases. 3.2 takes the returned arrays and, for the float batch, the argument as the call left it
+(an artefact: the array itself), which the judge compares with the input it drew; that criterion
+counts only beside a right output.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import numpy as np
 from tlcourse.checks import exercise
 from tlcourse.checks.answers import as_array, as_number, not_callable, show
 from tlcourse.checks.plain import Build
-from tlcourse.checks.probe import builder, observer
+from tlcourse.checks.probe import builder
 
 LESSON = "03_imagenet_and_pretrained_models"
 
@@ -50,8 +56,12 @@ def cases_top_k(rng):
     "Top-1 and top-5 accuracy",
     names=("top_k_accuracy",),
     points=3,
-    hint="np.argsort sorts in ascending order, so the k best classes of a row are at the end (or sort the negated "
-    "probabilities); a row counts when its label is among them; return the fraction of rows that count.",
+    hint=(
+        "Section 3 of this lesson scores the ImageNet classifier on our ants and bees this way. For each row,"
+        " find the k classes with the highest probabilities (an ascending sort puts them at the end), count "
+        "the row when its label is among them, and return the fraction of rows that count; convert lists to "
+        "arrays first."
+    ),
     cases=cases_top_k,
 )
 def judge_top_k(m, cases, results, expected):
@@ -89,17 +99,6 @@ def judge_top_k(m, cases, results, expected):
 # --------------------------------------------------------------------------- 3.2
 
 
-@observer("input_unchanged")
-class InputUnchanged:
-    """Did the function leave the array it was given as it was?"""
-
-    def before(self, args):
-        return np.array(args[0], copy=True)
-
-    def after(self, args, returned, state):
-        return bool(type(args[0]) is np.ndarray and np.array_equal(args[0], state))
-
-
 def cases_preprocess(rng):
     local = np.random.default_rng(7) if rng is None else rng
     batch = local.uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
@@ -114,7 +113,7 @@ def cases_preprocess(rng):
             "kind": "float",
             "call": "lite_preprocess",
             "args": [batch],
-            "observe": "input_unchanged",
+            "after": True,
         },
         {"label": "lite_preprocess(uint8 image)", "kind": "uint8", "call": "lite_preprocess", "args": [pixels]},
     ]
@@ -126,8 +125,11 @@ def cases_preprocess(rng):
     "EfficientNet-Lite's preprocessing, by hand",
     names=("lite_preprocess",),
     points=3,
-    hint="Convert to float32 first (uint8 arithmetic wraps around below 0), then (x - 127) / 128; "
-    "do not change the array you were given.",
+    hint=(
+        "Section 4 of this lesson gives EfficientNet-Lite's scaling. Convert the pixels to a 32-bit float "
+        "copy before any arithmetic, because unsigned 8-bit numbers wrap around below zero, and leave the "
+        "array you were given as it was."
+    ),
     cases=cases_preprocess,
 )
 def judge_preprocess(m, cases, results, expected):
@@ -163,12 +165,16 @@ def judge_preprocess(m, cases, results, expected):
                 elif np.allclose(out, x, atol=1e-6):
                     wrong = "the pixels come back unchanged: apply (x - 127) / 128"
                 m.criterion(diff < 1e-5, "float pixels mapped to (x - 127) / 128", wrong, 1)
-            m.criterion(
-                result.observed is True,
-                "the input array is left unchanged",
-                "your function changed the array it was given: work on a copy (e.g. np.asarray(x, 'float32'))",
-                0.5,
-            )
+                after = result.after[0] if type(result.after) is list and result.after else None
+                unchanged = type(after) is np.ndarray and after.shape == x.shape and np.array_equal(after, x)
+                m.criterion(
+                    diff < 1e-5 and unchanged,
+                    "the input array is left unchanged",
+                    "your function changed the array it was given: compute on a new array"
+                    if diff < 1e-5
+                    else "the input array counts as left unchanged once the output is right",
+                    0.5,
+                )
         else:
             good = out is not None and out.shape == x.shape and np.allclose(out, want, atol=1e-5)
             wrong = "on a uint8 image (H, W, 3) the result is wrong"
@@ -248,8 +254,11 @@ def _same_pick(value, want) -> bool:
     "Pick a backbone under a parameter budget",
     names=("pick_backbone",),
     points=3,
-    hint="Filter the catalogue's values by params_millions (a model exactly at the budget fits), then take the "
-    "maximum by imagenet_top1 (max(..., key=...)) and return its .name; None when the filter leaves nothing.",
+    hint=(
+        "Section 2 of this lesson charts the same trade-off between size and accuracy. Keep only the "
+        "catalogue entries whose parameter count fits the budget (a model exactly at the budget fits), and "
+        "return the name of the one with the highest published top-1 accuracy, or None when nothing fits."
+    ),
     cases=cases_pick,
 )
 def judge_pick(m, cases, results, expected):
@@ -291,77 +300,66 @@ def judge_pick(m, cases, results, expected):
 # --------------------------------------------------------------------------- 3.4
 
 
-def cases_heat(rng):
+def cases_hottest(rng):
+    def case(kind, label, heat, height, width):
+        return {"label": label, "kind": kind, "call": "hottest_box", "args": [heat, height, width]}
+
     local = np.random.default_rng(11) if rng is None else rng
-    if rng is None:
-        shape, box = (10, 14), (2, 6, 5, 12)
-    else:
-        shape = (int(local.integers(8, 16)), int(local.integers(8, 16)))
-        top, left = int(local.integers(0, shape[0] - 4)), int(local.integers(0, shape[1] - 4))
-        box = (top, left, top + int(local.integers(2, 4)), left + int(local.integers(2, 4)))
-    heat = local.uniform(0, 1, shape).astype(np.float32)
-    heat[box[0] : box[2], box[1] : box[3]] += 3.0
-    n = 8 if rng is None else int(local.integers(4, 10))
+    rows, cols = (10, 14) if rng is None else (int(local.integers(8, 16)), int(local.integers(8, 16)))
+    height, width = (3, 4) if rng is None else (int(local.integers(2, 5)), int(local.integers(2, 5)))
+    spot = (int(local.integers(0, rows - height)), int(local.integers(0, cols - width)))
+    main = local.uniform(0, 1, (rows, cols)).astype(np.float32)
+    main[spot[0] : spot[0] + height, spot[1] : spot[1] + width] += 2.0
+    edge = local.uniform(0, 1, (rows, cols)).astype(np.float32)
+    edge[rows - height :, cols - width :] += 2.0  # the hottest box touches the last row and column
+    n = 6 if rng is None else int(local.integers(4, 9))
     return [
-        {"label": "heat_fraction(heatmap, box)", "kind": "main", "call": "heat_fraction", "args": [heat, box]},
-        {
-            "label": "heat_fraction(uniform heatmap, box)",
-            "kind": "uniform",
-            "call": "heat_fraction",
-            "args": [np.ones((n, n)), (0, 0, n // 2, n)],
-        },
-        {
-            "label": "heat_fraction(all-zero heatmap, box)",
-            "kind": "zero",
-            "call": "heat_fraction",
-            "args": [np.zeros((6, 6)), (1, 1, 3, 3)],
-        },
+        case("main", f"a {height} x {width} box on a {rows} x {cols} heatmap", main, height, width),
+        case("edge", "the hottest box touches the last row and the last column", edge, height, width),
+        case("whole", "a box as large as the heatmap", local.uniform(0, 1, (n, n + 1)), n, n + 1),
+        case("ties", "a uniform heatmap: every box ties, the first one counts", np.ones((n, n)), 2, 3),
     ]
+
+
+def _corner(value) -> tuple[int, int] | None:
+    """A (top, left) pair of whole numbers from what the function returned, else None."""
+    if type(value) not in (tuple, list) and not (isinstance(value, np.ndarray) and value.shape == (2,)):
+        return None
+    parts = [as_number(v) for v in value]
+    if len(parts) != 2 or any(v is None or v != int(v) for v in parts):
+        return None
+    return int(parts[0]), int(parts[1])
 
 
 @exercise(
     LESSON,
     "3.4",
-    "How much of the heat is on the object?",
-    names=("heat_fraction",),
+    "Where is the heat?",
+    names=("hottest_box",),
     points=3,
-    hint="Arrays are indexed [row, column]: slice rows top:bottom and columns left:right, add up, divide by the "
-    "total heat, and return 0.0 before dividing by a total of zero.",
-    cases=cases_heat,
+    hint=(
+        "At the end of section 6 of this lesson we add up the heat inside one box, the cup box; here, do that"
+        " for every box of the requested size that lies entirely inside the heatmap, and keep the top-left "
+        "corner of the hottest. Visit the corners row by row and take a new best only when it holds strictly "
+        "more heat, so that ties go to the first one."
+    ),
+    cases=cases_hottest,
 )
-def judge_heat(m, cases, results, expected):
-    if not_callable(m, "heat_fraction", results, 0):
+def judge_hottest(m, cases, results, expected):
+    if not_callable(m, "hottest_box", results, 0):
         return
-    worth = {"main": 1.5, "uniform": 0.5, "zero": 1}
+    worth = {"main": 1.5, "edge": 0.5, "whole": 0.5, "ties": 0.5}
     for case, result, exp in zip(cases, results, expected):
+        label, want = case["label"], tuple(exp["corner"])
         if not result.ok:
-            m.criterion(False, "", _call_text(result, case["label"]), worth[case["kind"]])
+            m.criterion(False, "", _call_text(result, label), worth[case["kind"]])
             continue
-        value, want = as_number(result.value), exp["value"]
-        if case["kind"] == "main":
-            wrong = f"you return {show(result.value)}, expected {want:.4f}"
-            if value is not None:
-                if exp.get("swapped") is not None and abs(value - exp["swapped"]) < 1e-6:
-                    wrong += (
-                        ": rows and columns swapped — box is (top, left, bottom, right) and arrays index [row, column]"
-                    )
-                elif abs(value - exp["mean"]) < 1e-5:
-                    wrong += ": that is a mean, not a share of the total heat"
-                elif abs(value - exp["inclusive"]) < 1e-6:
-                    wrong += ": bottom and right are exclusive, like Python slices"
-            m.criterion(value is not None and abs(value - want) < 1e-5, "the share of heat inside the box", wrong, 1.5)
-        elif case["kind"] == "uniform":
-            m.criterion(
-                value is not None and abs(value - want) < 1e-6,
-                "a uniform heatmap gives the box's area share",
-                f"on a uniform heatmap the box {case['args'][1]} should hold {want:g} of the heat, "
-                f"you return {show(result.value)}",
-                0.5,
-            )
-        else:
-            m.criterion(
-                value == 0.0,
-                "an all-zero heatmap gives 0.0 (no division by zero)",
-                f"an all-zero heatmap should give 0.0, you return {show(result.value)}",
-                1,
-            )
+        got = _corner(result.value)
+        wrong = f"{label}: you return {show(result.value)}, expected {want}"
+        if got is None:
+            wrong = f"{label}: you return {show(result.value)}: return the (top, left) corner, two whole numbers"
+        elif got == tuple(exp["swapped"]) and got != want:
+            wrong += " — (left, top) instead of (top, left): arrays index [row, column]"
+        elif case["kind"] in ("edge", "whole") and got != want:
+            wrong += " — the last box that fits starts at (rows - height, columns - width): include it"
+        m.criterion(got == want, f"{label}: {want}", wrong, worth[case["kind"]])

@@ -1,9 +1,17 @@
 """Checks of lesson 4, fine-tuning strategies.
 
 A toy EfficientNet-Lite (same layer names and blocks as the real one, a few channels, random
-weights, 32 px) stands in for the pretrained model and trains in milliseconds. The probe builds it
-beside the student's code, calls their function and reports what the model then looks like
-(``fine_tuning_state``); the judge decides from that report, against the layer list it builds itself.
+weights, 32 px) stands in for the pretrained model and trains in milliseconds.
+
+What each judge takes from the box and what it recomputes: 4.1, 4.2 and 4.4 take the values the
+student's function returned and compare them with the keys' results on the same cases (4.1 and
+4.4: an answer that is the same for every input earns nothing). 4.3 is a "set up this state"
+exercise: which blocks to unfreeze and the head's rate are drawn at grading from the notebook's
+secret seed, the probe builds the toy model after a phase 1 and calls the student's function on
+it, and reports the model as its artefacts (config with its compile settings, weights, and its
+optimizer's variables). The judge rebuilds that model itself and reads off it what trains (layer
+by layer, against the layer list it builds itself), whether the optimizer is a new one (its step
+counter: phase 1's took a step), and the learning rate compiled.
 """
 
 from __future__ import annotations
@@ -11,9 +19,10 @@ from __future__ import annotations
 import numpy as np
 
 from tlcourse.checks import exercise
-from tlcourse.checks.answers import as_array, as_bool, not_callable, show
-from tlcourse.checks.plain import Build
-from tlcourse.checks.probe import builder, observer
+from tlcourse.checks.answers import as_array, as_bool, not_callable, same_for_every_input, show
+from tlcourse.checks.plain import Build, ModelData
+from tlcourse.checks.probe import builder
+from tlcourse.checks.rebuild import RebuildError, compile_settings, rebuild
 
 LESSON = "04_fine_tuning_strategies"
 
@@ -77,15 +86,18 @@ def cases_choose(rng):
     "Choose a strategy from size and similarity",
     names=("choose_strategy",),
     points=4,
-    hint="Two questions: is the target set small or large, is it similar to ImageNet or different? "
-    "The more data you have, the more of the base you can afford to retrain; the more different the "
-    "target, the more of it you need to retrain.",
+    hint=(
+        "This is the table of section 1 of this lesson: one question about the size of the target set, one "
+        "about its similarity to ImageNet, and a strategy in each of the four corners. The more data you "
+        "have, the more of the base you can afford to retrain; the more different the target, the more of it "
+        "needs retraining."
+    ),
     cases=cases_choose,
 )
 def judge_choose(m, cases, results, expected):
     from tlcourse.catalogue import STRATEGIES
 
-    if not_callable(m, "choose_strategy", results):
+    if not_callable(m, "choose_strategy", results) or same_for_every_input(m, "choose_strategy", results, expected, 4):
         return
     for case, result, exp in zip(cases, results, expected):
         call = f"choose_strategy({case['args'][0]!r}, {case['args'][1]!r})"
@@ -97,7 +109,7 @@ def judge_choose(m, cases, results, expected):
             m.criterion(
                 result.value == exp["strategy"],
                 f"{case['label']} → {result.value!r}",
-                f"{case['label']} → {result.value!r}, but the table says {exp['strategy']!r}",
+                f"{case['label']} → {result.value!r} does not fit this corner of the table",
             )
 
 
@@ -128,9 +140,12 @@ def cases_batchnorm(rng):
     "BatchNormalization in both modes, by hand",
     names=("batchnorm",),
     points=4,
-    hint="Inference: (x - moving_mean) / sqrt(moving_var + epsilon) * gamma + beta. Training: the same with "
-    "the mean and the (biased) variance of the batch, computed over every axis except the last (channels): "
-    "x.mean(axis=tuple(range(x.ndim - 1))).",
+    hint=(
+        "Section 4 of this lesson describes the two modes: inference mode normalises with the stored moving "
+        "statistics, training mode with the mean and the (biased) variance of the batch itself. Take the "
+        "batch statistics over every axis except the last one, the channels, and in both modes scale by gamma"
+        " and shift by beta afterwards."
+    ),
     cases=cases_batchnorm,
 )
 def judge_batchnorm(m, cases, results, expected):
@@ -180,83 +195,7 @@ def toy_phase1(seed: int, head_lr: float, train_step: bool):
     if train_step:
         x, y = toy_batch(seed)
         model.fit(x, y, epochs=1, batch_size=16, verbose=0)  # the optimizer and the train step exist
-    model._tlcourse_probe = {"seed": seed, "train_step": train_step}
     return model
-
-
-def _learning_rate(model) -> float | None:
-    try:
-        return float(np.asarray(model.optimizer.learning_rate))
-    except Exception:
-        return None
-
-
-@observer("fine_tuning_state")
-class FineTuningState:
-    """After the student's phase-2 set-up: what trains, the optimizer, and what one fit step moves."""
-
-    def before(self, args):
-        import keras
-
-        from tlcourse.freeze import all_layers
-
-        model = args[0]
-        return {
-            "optimizer": model.optimizer,
-            "flags": [(layer.name, layer.trainable) for layer in all_layers(model)],
-            "weights": {v.path: np.array(keras.ops.convert_to_numpy(v)) for v in model.weights},
-        }
-
-    def after(self, args, returned, state):
-        import keras
-
-        from tlcourse.freeze import all_layers, find_base, is_batchnorm
-
-        model = args[0]
-        base = find_base(model)
-        trainable = {id(w) for w in model.trainable_weights}
-        base_ids = {id(w) for w in base.weights}
-        layers = [
-            [
-                layer.name,
-                is_batchnorm(layer),
-                bool(layer.trainable),
-                all(id(w) in trainable for w in layer.weights),
-                any(id(w) in trainable for w in layer.weights),
-            ]
-            for layer in base.layers
-            if layer.weights
-        ]
-        report = {
-            "layers": layers,
-            "head_trainable": sum(1 for w in model.trainable_weights if id(w) not in base_ids),
-            "new_optimizer": model.optimizer is not state["optimizer"],
-            "learning_rate": _learning_rate(model),
-            "changed": [(layer.name, layer.trainable) for layer in all_layers(model)] != state["flags"]
-            or model.optimizer is not state["optimizer"],
-            "moved": None,
-            "fit_error": None,
-        }
-        if getattr(model, "_tlcourse_probe", {}).get("train_step"):
-            before = {v.path: np.array(keras.ops.convert_to_numpy(v)) for v in model.weights}
-            x, y = toy_batch(model._tlcourse_probe["seed"])
-            try:
-                if getattr(model, "train_function", None) is None:
-                    model.run_eagerly = True  # compiled again: a fresh step, run without tracing (faster)
-                model.fit(x, y, epochs=1, batch_size=16, verbose=0)
-            except Exception as err:
-                text = str(err).splitlines()[0] if str(err) else ""
-                if "Unknown variable" in text:
-                    text = (
-                        "the optimizer was built for the head's weights only and does not know the unfrozen ones: "
-                        "compile with a NEW optimizer instance, e.g. keras.optimizers.Adam(...)"
-                    )
-                report["fit_error"] = f"{type(err).__name__}: {text[:200]}"
-            after = {v.path: np.array(keras.ops.convert_to_numpy(v)) for v in model.weights}
-            paths = {v.path: layer.name for layer in base.layers for v in layer.weights}
-            moved = {paths[p] for p in before if p in paths and not np.array_equal(before[p], after[p])}
-            report["moved"] = sorted(moved)
-        return report
 
 
 def cases_prepare(rng):
@@ -282,23 +221,59 @@ def cases_prepare(rng):
             "label": f"prepare_fine_tuning(model, {blocks}, {lr:g})",
             "call": "prepare_fine_tuning",
             "args": [Build("toy_phase1", {"seed": seed, "head_lr": lr, "train_step": step}), blocks, lr],
-            "observe": "fine_tuning_state",
+            "after": True,  # the model as the call left it: config, weights, its optimizer's variables
+            "optimizer": True,
         }
         for blocks, lr, seed, step in plans
     ]
 
 
-def _state(result, layers_expected):
-    """The observed state when it is well formed and describes the toy model's layers, else None."""
-    state = result.observed
-    if type(state) is not dict or not {"layers", "new_optimizer", "moved", "head_trainable"} <= set(state):
-        return None
-    rows = state["layers"]
-    if type(rows) is not list or not all(type(r) is list and len(r) == 5 for r in rows):
-        return None
+def _optimizer_value(data: ModelData, ending: str) -> float | None:
+    """A scalar variable of the model's optimizer (its step counter, its rate), read from the artefact."""
+    for path, value in data.optimizer or []:
+        if path.rsplit("/", 1)[-1] == ending and value.size == 1:
+            return float(value.reshape(-1)[0])
+    return None
+
+
+def fine_tuning_state(result, layers_expected) -> tuple[dict | None, str]:
+    """What the model after the student's set-up is, measured by the judge on the rebuilt model.
+
+    ``(state, "")``, or ``(None, why)`` when the arguments did not come back as a model of the toy's layers.
+    """
+    from tlcourse.freeze import find_base, is_batchnorm
+
+    after = result.after
+    data = after[0] if type(after) is list and after else None
+    if type(data) is not ModelData:
+        return None, "the model could not be saved after your set-up"
+    try:
+        model = rebuild(data)
+    except RebuildError as err:
+        return None, f"the model after your set-up could not be rebuilt for checking: {err}"
+    base = find_base(model)
+    trainable = {id(w) for w in model.trainable_weights}
+    rows = [
+        [
+            layer.name,
+            is_batchnorm(layer),
+            bool(layer.trainable),
+            all(id(w) in trainable for w in layer.weights),
+            any(id(w) in trainable for w in layer.weights),
+        ]
+        for layer in base.layers
+        if layer.weights
+    ]
     if [(r[0], r[1]) for r in rows] != [tuple(pair) for pair in layers_expected]:
-        return None
-    return state
+        return None, "the model after your set-up is not the one the check gave you (its layers differ)"
+    base_ids = {id(w) for w in base.weights}
+    return {
+        "layers": rows,
+        "head_trainable": sum(1 for w in model.trainable_weights if id(w) not in base_ids),
+        "compiled": compile_settings(data),
+        "steps": _optimizer_value(data, "iteration"),
+        "rate": _optimizer_value(data, "learning_rate"),
+    }, ""
 
 
 @exercise(
@@ -307,9 +282,11 @@ def _state(result, layers_expected):
     "Set up phase 2: unfreeze the top blocks, BN frozen, recompile",
     names=("prepare_fine_tuning",),
     points=6,
-    hint="In order: `base.trainable = True`; then every layer of the base trains only if its name starts "
-    "with one of `train_blocks` and it is not a BatchNormalization layer; then "
-    "`model.compile(optimizer=keras.optimizers.Adam(head_lr / 30), ...)` with a NEW optimizer.",
+    hint=(
+        "Follow the phase-2 recipe of section 5 of this lesson: make the base's container trainable first, "
+        "then decide layer by layer (trainable only inside the named blocks, and never a BN layer). Finally "
+        "compile again with a brand-new optimizer, at a learning rate 10 to 100 times lower than the head's."
+    ),
     cases=cases_prepare,
     returns_none=True,
 )
@@ -323,70 +300,77 @@ def judge_prepare(m, cases, results, expected):
         if not result.ok:
             m.criterion(False, "", f"{case['label']} {result.why()}", points=6)
             return
-        state = _state(result, exp["layers"])
+        state, why = fine_tuning_state(result, exp["layers"])
         if state is None:
-            m.criterion(False, "", f"after {case['label']} the model could not be inspected", points=6)
+            m.criterion(False, "", f"after {case['label']}: {why}", points=6)
             return
-        states.append((set(case["args"][1]), case["args"][2], state))
-    if not any(s["changed"] for _, _, s in states):
+        states.append((set(case["args"][1]), case["args"][2], case["args"][0].params["train_step"], state))
+
+    def compiled_rate(state) -> float | None:
+        """The rate of the optimizer the model holds (its variable), else the one compile was given."""
+        rate = state["rate"] if state["rate"] is not None else (state["compiled"] or {}).get("learning_rate")
+        return rate if type(rate) is float else None
+
+    if not any(any(r[4] for r in s["layers"]) for *_, s in states) and all(
+        compiled_rate(s) is not None and abs(compiled_rate(s) - lr) <= 1e-6 * lr for _, lr, _, s in states
+    ):
         m.criterion(False, "", "prepare_fine_tuning changed nothing: unfreeze the blocks and compile again", points=6)
         return
 
     def every(pred):
-        return all(pred(blocks, lr, s) for blocks, lr, s in states)
+        return all(pred(blocks, lr, step, s) for blocks, lr, step, s in states)
 
     def named(blocks, s, inside, bn=False):
         return [r for r in s["layers"] if (block_of(r[0]) in blocks) == inside and r[1] == bn]
 
     m.criterion(
-        every(lambda b, lr, s: all(r[3] for r in named(b, s, True))),
+        every(lambda b, lr, step, s: all(r[3] for r in named(b, s, True))),
         "the convolutions of the blocks you named are trainable",
-        "some convolutions of the named blocks are not in model.trainable_weights "
-        "(did you set `base.trainable = True` first? a frozen container hides its layers' weights)",
+        "some convolutions of the named blocks are not trainable (a frozen container hides its layers' weights: "
+        "open the base itself first)",
     )
     m.criterion(
-        every(lambda b, lr, s: not any(r[4] for r in named(b, s, False))),
+        every(lambda b, lr, step, s: not any(r[4] for r in named(b, s, False))),
         "the earlier blocks stay frozen",
         "layers outside the named blocks are trainable: only the blocks in `train_blocks` should train",
     )
     m.criterion(
-        every(lambda b, lr, s: not any(r[2] or r[0] in (s["moved"] or []) for r in s["layers"] if r[1])),
-        "every BatchNormalization layer stays non-trainable (its statistics did not move during fit)",
+        every(lambda b, lr, step, s: not any(r[2] or r[4] for r in s["layers"] if r[1])),
+        "every BatchNormalization layer stays non-trainable (its statistics stay ImageNet's under fit)",
         "some BatchNormalization layers are trainable: under fit they switch to batch statistics and "
-        "overwrite their ImageNet moving averages — set `layer.trainable = False` on every one",
+        "overwrite their ImageNet moving averages — keep every one of them frozen",
     )
     m.criterion(
-        every(lambda b, lr, s: type(s["head_trainable"]) is int and s["head_trainable"] >= 2),
+        every(lambda b, lr, step, s: type(s["head_trainable"]) is int and s["head_trainable"] >= 2),
         "the new classifier still trains",
         "the classifier (Dense head) is frozen: keep it trainable",
     )
 
-    def recompiled(blocks, lr, s):
-        if s["new_optimizer"] is not True:
+    def recompiled(blocks, lr, step, s):
+        compiled = s["compiled"]
+        if compiled is None or compiled["loss"] != "sparse_categorical_crossentropy":
             return False
-        if s["moved"] is None:  # case without a training step: only the optimizer is checked
-            return True
-        return not s["fit_error"] and {r[0] for r in named(blocks, s, True)} <= set(s["moved"])
+        if step and s["steps"] != 0:  # phase 1's optimizer took a step: a model still holding it was not recompiled
+            return False
+        rate = compiled["learning_rate"]
+        return s["rate"] is None or rate is None or abs(s["rate"] - rate) <= 1e-6 * max(rate, 1e-12)
 
-    errors = [s["fit_error"] for _, _, s in states if type(s.get("fit_error")) is str]
     m.criterion(
         every(recompiled),
-        "compiled again with a new optimizer: one fit step moved the unfrozen weights",
-        f"fit after your set-up failed ({errors[0]})"
-        if errors
-        else "after your set-up, fit did not update the newly unfrozen weights: call `model.compile(...)` "
-        "again with a new optimizer instance (the old train step only knows the head's weights)",
+        "compiled again with a new optimizer (its step counter starts from zero)",
+        "after your set-up the model still holds phase 1's optimizer (or was not compiled with the loss "
+        "'sparse_categorical_crossentropy'): compile it again with a new optimizer — the old one was built for "
+        "the head's weights only",
     )
 
-    def lr_ok(blocks, lr, s):
-        rate = s.get("learning_rate")
-        return type(rate) is float and lr / 100 * 0.999 <= rate <= lr / 10 * 1.001
+    def lr_ok(blocks, lr, step, s):
+        rate = compiled_rate(s)
+        return rate is not None and lr / 100 * 0.999 <= rate <= lr / 10 * 1.001
 
     m.criterion(
         every(lr_ok),
         "learning rate 10–100× below the head's",
-        f"learning rates {[s.get('learning_rate') for _, _, s in states]} "
-        f"for head rates {[lr for _, lr, _ in states]}: "
+        f"learning rates {[compiled_rate(s) for *_, s in states]} for head rates {[lr for _, lr, _, _ in states]}: "
         "use 10–100× lower (compute it from `head_lr`, do not hard-code it)",
     )
 
@@ -464,13 +448,16 @@ def cases_recompile(rng):
     "Detect a stale compile",
     names=("needs_recompile",),
     points=6,
-    hint="The optimizer is built at the first fit with the weights trainable then; Adam keeps a "
-    "`..._momentum` slot per weight it updates (`model.optimizer.variables`). An optimizer that is not "
-    "built yet (`model.optimizer.built`) will be built with the current weights at the next fit.",
+    hint=(
+        "Section 5 of this lesson shows the trap and a way to see it: the optimizer is built at the first fit"
+        " for the weights that were trainable then, and counting its momentum slots tells you how many weight"
+        " tensors it updates. Compare that with how many tensors are trainable now; an optimizer that has not"
+        " been built yet needs nothing."
+    ),
     cases=cases_recompile,
 )
 def judge_recompile(m, cases, results, expected):
-    if not_callable(m, "needs_recompile", results):
+    if not_callable(m, "needs_recompile", results) or same_for_every_input(m, "needs_recompile", results, expected, 6):
         return
     for case, result, exp in zip(cases, results, expected):
         label, answer = case["label"], exp["answer"]

@@ -2,6 +2,14 @@
 
 Cases are learning curves, predictions and per-seed scores (fixed in the notebook, drawn afresh at
 grading); expected results come from the answer keys or ``public.json``.
+
+What each judge takes from the box and what it recomputes: 5.1-5.4 take the values the student's
+function returned on the cases and compare them with the keys' results on the same cases. 5.5
+takes the returned model as its artefacts (config, weights) and measures it itself: it rebuilds
+the model, builds the toy backbone it handed out from the case's seed and compares the base's
+weights with it (inside, frozen, unchanged by training), reads the head off the config, and
+predicts held-out images that only the judge draws (their seed is the case's secret part, never
+sent to the box), against labels from the answer keys.
 """
 
 from __future__ import annotations
@@ -9,9 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from tlcourse.checks import exercise
-from tlcourse.checks.answers import FirstProblems, as_array, as_bool, as_number, close, not_callable, show
-from tlcourse.checks.plain import Build
-from tlcourse.checks.probe import builder, observer
+from tlcourse.checks.answers import FirstProblems, as_bool, as_number, close, not_callable, show
+from tlcourse.checks.plain import Build, ModelData
+from tlcourse.checks.probe import builder
+from tlcourse.checks.rebuild import RebuildError, rebuild, run_model
 
 LESSON = "05_scratch_vs_pretrained"
 
@@ -66,8 +75,11 @@ def cases_time_to_accuracy(rng):
     "Wall time to reach a target accuracy",
     names=("time_to_accuracy",),
     points=5,
-    hint="Walk through the epochs in order (enumerate(..., start=1)); at the first epoch whose accuracy is "
-    ">= target, return setup_seconds + epoch * seconds_per_epoch. If no epoch gets there, return None.",
+    hint=(
+        "The curves against the clock in section 5 of this lesson count time the same way: the setup time "
+        "first, then one epoch's seconds for every epoch up to and including the first one that reaches the "
+        "target. If no epoch reaches it, return None."
+    ),
     cases=cases_time_to_accuracy,
 )
 def judge_time_to_accuracy(m, cases, results, expected):
@@ -143,9 +155,11 @@ def cases_overlap(rng):
     "Whose mistakes overlap?",
     names=("mistake_overlap",),
     points=4,
-    hint="Make two boolean arrays, wrong_a = (pred_a != y_true) and wrong_b = (pred_b != y_true), then count "
-    "with & (and) and ~ (not): both_wrong = wrong_a & wrong_b, only_a_wrong = wrong_a & ~wrong_b, ... "
-    "Return plain ints in a dict with the four keys.",
+    hint=(
+        "Section 6 of this lesson asks whether the two models fail on the same photos. Mark, image by image, "
+        "whether model a is wrong and whether model b is wrong, combine the two marks into the four groups "
+        "(both wrong, only a, only b, neither), and return their sizes as plain Python integers."
+    ),
     cases=cases_overlap,
 )
 def judge_overlap(m, cases, results, expected):
@@ -206,9 +220,12 @@ def cases_compare(rng):
     "Is the difference bigger than the seed noise?",
     names=("compare_runs",),
     points=5,
-    hint="difference = mean(a) - mean(b); the standard error of that difference is "
-    "sqrt(var_a / n_a + var_b / n_b) with the SAMPLE variance (np.var(x, ddof=1)); "
-    "clear = abs(difference) > 2 * se. Return the three as a tuple.",
+    hint=(
+        "The tables of section 5 of this lesson read every difference against its standard error. Take the "
+        "difference of the two means; its standard error adds each list's sample variance (dividing by one "
+        "less than its length) divided by its number of runs, under a square root; call it clear when the "
+        "size of the difference is more than twice that."
+    ),
     cases=cases_compare,
 )
 def judge_compare(m, cases, results, expected):
@@ -281,9 +298,12 @@ def cases_images_needed(rng):
     "How many labelled images does pretraining save?",
     names=("images_needed",),
     points=5,
-    hint="Sort the (size, accuracy) pairs by size. If the smallest size already reaches the target, return it. "
-    "Otherwise find the first pair of neighbours (s0, a0), (s1, a1) with a1 >= target and interpolate: "
-    "s0 + (target - a0) * (s1 - s0) / (a1 - a0). None if no size reaches the target.",
+    hint=(
+        "Section 7 of this lesson draws the learning curves this works on. Sort the points by size; if the "
+        "smallest size already reaches the target, that is the answer; otherwise find the first pair of "
+        "neighbouring points whose upper one reaches the target and read the size off the straight line "
+        "between them (None if no size reaches it)."
+    ),
     cases=cases_images_needed,
 )
 def judge_images_needed(m, cases, results, expected):
@@ -345,7 +365,6 @@ def toy_backbone(seed: int):
         ]
     backbone = Backbone(keras.Sequential(layers, name="toy_base"), Preprocess("lite", name="toy_preprocess"))
     _calibrate(backbone, seed)
-    backbone.model._tlcourse_probe = {"seed": seed}  # which held-out images the observer predicts
     return backbone
 
 
@@ -381,59 +400,60 @@ def _toy_labels(seed: int, n: int, num_classes: int):
     return toy_task(seed, n, num_classes)[1]
 
 
-@observer("transfer_model_built")
-class TransferModelBuilt:
-    """What the returned model is: where the backbone's base sits, what trains, what moved, what it predicts."""
+def base_in(model, reference) -> dict:
+    """Where the reference base's layers (by name) sit in ``model``, and whether they train or changed.
 
-    def before(self, args):
-        base = args[0][0]
-        return {"weights": [np.array(w) for w in base.get_weights()]}
-
-    def after(self, args, returned, state):
-        base = args[0][0]
-        report = model_report(base, returned, int(args[1]), TOY_TEST, "probabilities", 4)
-        if report["model"]:
-            base_ids = {id(w) for w in base.weights}
-            report["head_trainable_weights"] = sum(1 for w in returned.trainable_weights if id(w) not in base_ids)
-            report["base_changed"] = sum(
-                1 for a, b in zip(state["weights"], base.get_weights(), strict=True) if not np.array_equal(a, b)
-            )
-        return report
-
-
-def model_report(base, returned, num_classes: int, n: int, output: str, digits: int) -> dict:
-    """Where a toy backbone's ``base`` sits in the model a student returned, and its output on ``n``
-    held-out toy images (rounded to ``digits``) under ``output``: plain data for the judge."""
-    import keras
-
-    from tlcourse.checks.probe import _error_text
+    ``{"inside": every layer with weights found, same shapes; "trainable": weights of them that train;
+    "changed": how many of their weight arrays differ from the reference's}``, measured on the rebuilt model.
+    """
     from tlcourse.freeze import all_layers
 
-    if not isinstance(returned, keras.Model):
-        return {"model": False}
-    base_ids = {id(w) for w in base.weights}
-    report = {
-        "model": True,
-        "base_inside": any(layer is base for layer in all_layers(returned)),
-        "base_trainable_weights": sum(1 for w in returned.trainable_weights if id(w) in base_ids),
-        output: None,
-        "predict_error": None,
-    }
-    images, _ = toy_task(getattr(base, "_tlcourse_probe", {}).get("seed", 0), n, num_classes, "test")
-    try:
-        report[output] = np.round(np.asarray(returned.predict(images, verbose=0), float), digits)
-    except Exception as err:  # the student's model failed on our images: that is feedback
-        report["predict_error"] = _error_text(err)
-    return report
+    found = {layer.name: layer for layer in all_layers(model) if not hasattr(layer, "layers")}
+    wanted = [layer for layer in reference.layers if layer.weights]
+    inside = all(
+        layer.name in found
+        and [tuple(w.shape) for w in found[layer.name].weights] == [tuple(w.shape) for w in layer.weights]
+        for layer in wanted
+    )
+    if not inside:
+        return {"inside": False, "trainable": 0, "changed": 0}
+    trainable = {id(w) for w in model.trainable_weights}
+    mine = [w for layer in wanted for w in found[layer.name].weights]
+    theirs = [w for layer in wanted for w in layer.weights]
+    changed = sum(
+        not np.allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5) for a, b in zip(mine, theirs, strict=True)
+    )
+    return {"inside": True, "trainable": sum(id(w) in trainable for w in mine), "changed": changed}
+
+
+def outside_denses(model, reference) -> list:
+    """The Dense layers of ``model`` that are not the reference base's, in the model's order."""
+    import keras
+
+    from tlcourse.freeze import all_layers
+
+    names = {layer.name for layer in reference.layers}
+    return [layer for layer in all_layers(model) if isinstance(layer, keras.layers.Dense) and layer.name not in names]
 
 
 def cases_transfer(rng):
-    plans = [(0, 3, 96, 40), (1, 4, 96, 40)]  # 3 and 4 classes: an untrained head rarely maps every tint right
+    # 3 and 4 classes: an untrained head rarely maps every tint right
+    plans = [(0, 3, 96, 40, 16, 1000), (1, 4, 96, 40, 8, 1001)]
     if rng is not None:
-        plans = [(int(rng.integers(0, 10_000)), k, int(rng.integers(90, 110)), 40) for k in (3, 4)]
+        plans = [
+            (
+                int(rng.integers(0, 10_000)),
+                k,
+                int(rng.integers(90, 110)),
+                40,
+                int(rng.choice([8, 12, 16, 24])),
+                int(rng.integers(10_000, 2**31)),
+            )
+            for k in (3, 4)
+        ]
     return [
         {
-            "label": f"{k} classes, {n} training images, {epochs} epochs",
+            "label": f"{k} classes, {n} training images, {epochs} epochs, {hidden} hidden units",
             "call": "build_and_train_head",
             "args": [
                 Build("toy_backbone", {"seed": seed}),
@@ -441,10 +461,12 @@ def cases_transfer(rng):
                 Build("toy_task_images", {"seed": seed, "n": n, "num_classes": k}),
                 Build("toy_task_labels", {"seed": seed, "n": n, "num_classes": k}),
                 epochs,
+                hidden,
             ],
-            "observe": "transfer_model_built",
+            "model": True,
+            "secret": {"heldout_seed": heldout, "n": TOY_TEST},  # the judge's images: never sent to the box
         }
-        for seed, k, n, epochs in plans
+        for seed, k, n, epochs, hidden, heldout in plans
     ]
 
 
@@ -457,11 +479,13 @@ ACCURACY_BAR = 0.9  # on held-out toy images: a trained head reaches 1.0, an unt
     "Build a transfer model and train its head",
     names=("build_and_train_head",),
     points=5,
-    hint="Unpack base, preprocess = backbone and set base.trainable = False. Then the functional model: "
-    "inputs = keras.Input(shape=base.input_shape[1:]); x = preprocess(inputs); x = base(x, training=False); "
-    "pool (GlobalAveragePooling2D), Dropout, Dense(num_classes, activation='softmax'); keras.Model(inputs, "
-    "outputs). compile with Adam and sparse_categorical_crossentropy, fit on (x_train, y_train) for `epochs` "
-    "epochs, and return the model.",
+    hint=(
+        "Write out the model of this lesson's frozen pretrained contestant (section 4) the way section 3 of "
+        "lesson 4 (and section 3 of lesson 2) spells out its phase 1: the preprocessing, the frozen base, "
+        "pooling, then a hidden dense layer of `hidden_units` units with ReLU (dropout is welcome) before the"
+        " softmax output. Compile it with a loss for integer labels, train it for `epochs` epochs on the "
+        "training images and labels, and return it."
+    ),
     cases=cases_transfer,
 )
 def judge_transfer(m, cases, results, expected):
@@ -469,49 +493,74 @@ def judge_transfer(m, cases, results, expected):
         return
     per = 1 / len(cases)  # five criteria per case, five points in all (exact in binary for 1, 2, 4 cases)
     for case, result, exp in zip(cases, results, expected):
-        label, k = case["label"], case["args"][1]
-        state = result.observed
+        label, k, hidden = case["label"], case["args"][1], case["args"][5]
         if not result.ok:
             m.criterion(False, "", f"{label}: your function {result.why()}", 5 * per)
             continue
-        if type(state) is not dict or state.get("model") is not True:
+        if type(result.value) is not ModelData:
             m.criterion(False, "", f"{label}: returned {show(result.value)}, expected the trained keras.Model", 5 * per)
             continue
-        probs = as_array(state.get("probabilities"))
+        try:
+            model = rebuild(result.value)
+        except RebuildError as err:
+            m.criterion(False, "", f"{label}: the model could not be rebuilt for checking: {err}", 5 * per)
+            continue
+        reference = toy_backbone(case["args"][0].params["seed"]).model
+        images, _ = toy_task(case["secret"]["heldout_seed"], case["secret"]["n"], k, "test")
+        probs, why = None, ""
+        try:
+            probs = run_model(model, images)
+        except RebuildError as err:
+            why = f"your model was not run: {err}"
+        except Exception as err:  # the student's model failed on our images: that is feedback
+            why = f"predicting held-out images raised {type(err).__name__}"
         shape_ok = probs is not None and probs.shape == (len(exp["labels"]), k)
         m.criterion(
             shape_ok and bool(np.all(np.abs(probs.sum(axis=1) - 1) < 1e-2)),
             f"{label}: outputs {k} class probabilities per image",
-            f"{label}: "
-            + (
-                f"predicting held-out images raised {state['predict_error']}"
-                if state.get("predict_error")
-                else f"the output is not {k} probabilities per image (one Dense({k}, activation='softmax') last)"
-            ),
+            f"{label}: " + (why or f"the output is not {k} probabilities per image (a softmax over {k} classes last)"),
             per,
         )
+        base = base_in(model, reference)
         m.criterion(
-            state.get("base_inside") is True and state.get("base_trainable_weights") == 0,
+            base["inside"] and base["trainable"] == 0,
             f"{label}: the backbone's base is inside and frozen",
             f"{label}: "
             + (
-                "the model does not contain the backbone's base: call base(x, training=False) on the preprocessed input"
-                if state.get("base_inside") is not True
-                else f"{state.get('base_trainable_weights')} of the base's weights train: set base.trainable = False"
+                "the model does not contain the backbone's base: apply the base to the preprocessed input"
+                if not base["inside"]
+                else f"{base['trainable']} of the base's weight arrays train: freeze the base before you compile"
             ),
             per,
         )
         m.criterion(
-            state.get("base_changed") == 0,
+            base["inside"] and base["changed"] == 0,
             f"{label}: training left the pretrained weights as they were",
-            f"{label}: {show(state.get('base_changed'))} of the base's weight arrays changed during training "
-            "(freeze the base before compile and fit)",
+            f"{label}: "
+            + (
+                f"{base['changed']} of the base's weight arrays changed during training (freeze the base before "
+                "compile and fit)"
+                if base["inside"]
+                else "no base to compare"
+            ),
             per,
         )
+        denses = outside_denses(model, reference)
+        trainable = {id(w) for w in model.trainable_weights}
+        head_ok = (
+            len(denses) == 2
+            and denses[0].units == hidden
+            and denses[0].activation.__name__ == "relu"
+            and denses[1].units == k
+            and denses[1].activation.__name__ == "softmax"
+            and all(id(w) in trainable for layer in denses for w in layer.weights)
+        )
+        found = ", ".join(f"Dense({d.units}, {d.activation.__name__})" for d in denses) or "no Dense layer"
         m.criterion(
-            type(state.get("head_trainable_weights")) is int and state["head_trainable_weights"] > 0,
-            f"{label}: a new head trains",
-            f"{label}: nothing outside the base is trainable: add a new Dense head",
+            head_ok,
+            f"{label}: a new head trains: a hidden layer of {hidden} ReLU units, then {k} softmax outputs",
+            f"{label}: the head should be a trainable Dense layer of {hidden} units with ReLU, then one of {k} "
+            f"with softmax; found {found}",
             per,
         )
         accuracy = float(np.mean(probs.argmax(axis=1) == np.asarray(exp["labels"]))) if shape_ok else 0.0

@@ -3,6 +3,14 @@
 Cases are data the checks make (Gaussian blobs built beside the student's code, random labels,
 hand-made predictions), so they verify the function, not a number the notebook printed. The
 answers of the scenario exercise (6.4) are in the answer keys only.
+
+What each judge takes from the box and what it recomputes: 6.1-6.3 take the values the student's
+function returned and compare them with ranges or the keys' results on the same cases (6.1: an
+accuracy that is the same whatever the data earns nothing); 6.4 takes the dict as it is. 6.5 takes
+the returned model as its artefacts (config, weights), rebuilds it, builds the toy backbones it
+handed out from the cases' seeds and checks that the base is inside, frozen and unchanged, then
+computes the features of held-out images that only the judge draws (their seed is the case's
+secret part) and compares them with the keys' extractor on the same images.
 """
 
 from __future__ import annotations
@@ -10,9 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 from tlcourse.checks import exercise
-from tlcourse.checks.answers import as_array, as_bool, as_number, not_callable, show
-from tlcourse.checks.plain import Build
-from tlcourse.checks.probe import builder, observer
+from tlcourse.checks.answers import as_bool, as_number, not_callable, same_for_every_input, show
+from tlcourse.checks.plain import Build, ModelData
+from tlcourse.checks.probe import builder
+from tlcourse.checks.rebuild import RebuildError, rebuild, run_model
 
 LESSON = "06_when_to_transfer"
 
@@ -73,14 +82,28 @@ def cases_features(rng):
     "A classical classifier on feature vectors",
     names=("features_plus_classifier",),
     points=4,
-    hint="Fit a scikit-learn classifier (e.g. make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))) "
-    "on the TRAINING vectors and labels only, then return its accuracy on the validation vectors as a float.",
+    hint=(
+        "Section 3 of this lesson runs this very recipe with three classical classifiers. Pick one (most of "
+        "them do better when the features are standardised first), fit it on the training vectors and labels "
+        "only, and return its accuracy on the validation vectors as a float."
+    ),
     cases=cases_features,
 )
 def judge_features(m, cases, results, expected):
     if not_callable(m, "features_plus_classifier", results):
         return
     values = [as_number(r.value) if r.ok else None for r in results]
+    if all(v == 1.0 for v in values):
+        m.criterion(
+            False,
+            "",
+            "1.0 on every data set, random labels included: that is the score of a classifier on the data it "
+            "was fitted on — fit on the training vectors, score on the validation ones",
+            4,
+        )
+        return
+    if same_for_every_input(m, "features_plus_classifier", results, [c["range"] for c in cases], 4):
+        return
     bad = [
         f"{c['label']}: {r.why() if not r.ok else f'returned {show(r.value)}'}"
         for c, r, v in zip(cases, results, values)
@@ -143,8 +166,11 @@ def cases_balanced(rng):
     "Balanced accuracy",
     names=("balanced_accuracy",),
     points=4,
-    hint="For each class present in y_true, the recall = the share of its images predicted as that class; "
-    "balanced accuracy is the mean of these recalls. Convert inputs with np.asarray first.",
+    hint=(
+        "Section 3 of this lesson explains why the solar cells need this measure. For each class that occurs "
+        "in the true labels, take that class's images and the share of them predicted as that class (its "
+        "recall); return the mean of these recalls, so that every class counts once whatever its size."
+    ),
     cases=cases_balanced,
 )
 def judge_balanced(m, cases, results, expected):
@@ -199,9 +225,12 @@ def cases_gain(rng):
     "Is the gain of transfer real?",
     names=("transfer_gain",),
     points=4,
-    hint="gain = 100 * (transfer - scratch); each accuracy p measured on n images has a standard error "
-    "sqrt(p(1-p)/n); the difference has sqrt(se1**2 + se2**2); call the gain significant when "
-    "|difference| > 2 * that.",
+    hint=(
+        "Item 5 of the checklist in section 7 of this lesson asks this question. The gain is the transfer "
+        "accuracy minus the scratch accuracy, in points; give each accuracy its own standard error from its "
+        "value and the number of images (lesson 5 section 1 computes one), combine the two as independent "
+        "errors, and call the gain significant when the difference, sign aside, is more than twice that."
+    ),
     cases=cases_gain,
 )
 def judge_gain(m, cases, results, expected):
@@ -250,8 +279,11 @@ def cases_scenario(rng):
     "Name the scenario",
     names=("scenario",),
     points=4,
-    hint=f"Each case matches one of {SCENARIOS}: what is shared between source and target — the kind of "
-    "images, only the design of the network, or is the point that there are very few labels?",
+    hint=(
+        "Section 2 of this lesson describes the four scenarios, with an example each. For every case, ask "
+        "what source and target share: the kind of images, only the design of the network, or is the point "
+        "that there are very few labels?"
+    ),
     cases=cases_scenario,
     key_is_answer=True,
 )
@@ -272,7 +304,7 @@ def judge_scenario(m, cases, results, expected):
             m.criterion(
                 got.strip().lower() == key["answers"][case],
                 f"case {case}: {key['answers'][case]}",
-                f"case {case}: {got!r} does not fit best — look again at what the case says: {key['why'][case]}",
+                f"case {case}: {got!r} does not fit best — look again at what source and target share",
             )
 
 
@@ -281,29 +313,18 @@ def judge_scenario(m, cases, results, expected):
 FEATURE_IMAGES = 8  # held-out toy images whose features are compared (public.json stores the public ones)
 
 
-@observer("feature_model_built")
-class FeatureModelBuilt:
-    """What the returned feature extractor is, and the features it gives held-out toy images."""
-
-    def before(self, args):
-        return None
-
-    def after(self, args, returned, state):
-        from tlcourse.checks.lesson05 import model_report
-
-        return model_report(args[0][0], returned, 3, FEATURE_IMAGES, "features", 5)
-
-
 def cases_extractor(rng):
     seeds = [0, 1] if rng is None else [int(s) for s in rng.integers(0, 10_000, 2)]
+    heldout = [2000, 2001] if rng is None else [int(s) for s in rng.integers(10_000, 2**31, 2)]
     return [
         {
             "label": f"a toy backbone (seed {seed})" if rng is None else f"a toy backbone ({i + 1} of 2)",
             "call": "feature_extractor",
             "args": [Build("toy_backbone", {"seed": seed})],
-            "observe": "feature_model_built",
+            "model": True,
+            "secret": {"heldout_seed": held, "n": FEATURE_IMAGES},  # the judge's images: never sent to the box
         }
-        for i, seed in enumerate(seeds)
+        for i, (seed, held) in enumerate(zip(seeds, heldout))
     ]
 
 
@@ -313,36 +334,55 @@ def cases_extractor(rng):
     "A feature extractor from a pretrained backbone",
     names=("feature_extractor",),
     points=4,
-    hint="base, preprocess = backbone; base.trainable = False; inputs = keras.Input(shape=base.input_shape[1:]); "
-    "x = preprocess(inputs); x = base(x, training=False); outputs = keras.layers.GlobalAveragePooling2D()(x); "
-    "return keras.Model(inputs, outputs). No classifier: the output is the pooled feature vector.",
+    hint=(
+        "Lesson 2 built this model in section 3 and stopped before the classifier: the preprocessing, then "
+        "the base, frozen and called in inference mode, then average pooling of the feature map into one "
+        "vector per image. Those vectors are the features that section 3 of this lesson feeds to the "
+        "classical classifiers."
+    ),
     cases=cases_extractor,
 )
 def judge_extractor(m, cases, results, expected):
+    from tlcourse.checks.lesson05 import base_in, toy_backbone, toy_task
+
     if not_callable(m, "feature_extractor", results, 4):
         return
     per = 1 / len(cases)  # four criteria per case, four points in all
     for case, result, exp in zip(cases, results, expected):
-        label, state = case["label"], result.observed
+        label = case["label"]
         if not result.ok:
             m.criterion(False, "", f"{label}: your function {result.why()}", 4 * per)
             continue
-        if type(state) is not dict or state.get("model") is not True:
+        if type(result.value) is not ModelData:
             m.criterion(False, "", f"{label}: returned {show(result.value)}, expected a keras.Model", 4 * per)
             continue
+        try:
+            model = rebuild(result.value)
+        except RebuildError as err:
+            m.criterion(False, "", f"{label}: the model could not be rebuilt for checking: {err}", 4 * per)
+            continue
+        base = base_in(model, toy_backbone(case["args"][0].params["seed"]).model)
         m.criterion(
-            state.get("base_inside") is True,
-            f"{label}: the backbone's base is inside",
-            f"{label}: the model does not contain the backbone's base: call base(...) on the preprocessed input",
+            base["inside"] and base["changed"] == 0,
+            f"{label}: the backbone's base is inside, with its weights",
+            f"{label}: the model does not contain the backbone's base as it was given: apply the base to the "
+            "preprocessed input",
             per,
         )
         m.criterion(
-            state.get("base_trainable_weights") == 0,
+            base["inside"] and base["trainable"] == 0,
             f"{label}: the base is frozen",
-            f"{label}: {show(state.get('base_trainable_weights'))} of the base's weights train: base.trainable = False",
+            f"{label}: {base['trainable']} of the base's weight arrays train: freeze the base",
             per,
         )
-        got = as_array(state.get("features"))
+        images, _ = toy_task(case["secret"]["heldout_seed"], case["secret"]["n"], 3, "test")
+        got, why = None, ""
+        try:
+            got = run_model(model, images)
+        except RebuildError as err:
+            why = f"your model was not run: {err}"
+        except Exception as err:  # the student's model failed on our images: that is feedback
+            why = f"predicting held-out images raised {type(err).__name__}"
         want = np.asarray(exp["features"])
         shape_ok = got is not None and got.shape == want.shape
         m.criterion(
@@ -350,21 +390,20 @@ def judge_extractor(m, cases, results, expected):
             f"{label}: one vector of {want.shape[1]} numbers per image",
             f"{label}: "
             + (
-                f"predicting held-out images raised {state['predict_error']}"
-                if state.get("predict_error")
-                else f"the output has shape {show(None if got is None else list(got.shape))}, expected "
-                f"{list(want.shape)}: pool the feature map (GlobalAveragePooling2D), no classifier"
+                why
+                or f"the output has shape {show(None if got is None else list(got.shape))}, expected "
+                f"{list(want.shape)}: one pooled vector per image, no classifier"
             ),
             per,
         )
-        why = ""
+        hint = ""
         if shape_ok and np.allclose(got, exp["no_preprocess"], atol=1e-3):
-            why = " (they match the base on raw 0..255 pixels: apply `preprocess` first)"
+            hint = " (they match the base on raw 0..255 pixels: the backbone's preprocessing comes first)"
         elif shape_ok and np.allclose(got, exp["max_pool"], atol=1e-3):
-            why = " (they match max pooling: the course's models average, GlobalAveragePooling2D)"
+            hint = " (they match max pooling: the course's models average the feature map)"
         m.criterion(
             shape_ok and np.allclose(got, want, atol=1e-3),
             f"{label}: the same features as the course's extractor",
-            f"{label}: the features differ from preprocess → base → average pooling{why}",
+            f"{label}: the features differ from preprocess → base → average pooling{hint}",
             per,
         )

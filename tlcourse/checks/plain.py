@@ -11,8 +11,14 @@ Encoding (JSON values; a JSON object is always one of these tags):
 ``null``, ``true``/``false``, integers, finite floats, strings and lists as themselves;
 ``{"$float": "nan"|"inf"|"-inf"}``, ``{"$tuple": [...]}``, ``{"$dict": [[key, value], ...]}``,
 ``{"$array": {"dtype", "shape", "b64"}}`` (little-endian bytes), ``{"$scalar": {"dtype", "value"}}``,
-``{"$model": {"config", "weights"}}`` (a Keras model as its config and weight arrays, only
-where a check asks for one) and ``{"$unsupported": "TypeName"}``.
+``{"$model": {"config", "weights"[, "optimizer"]}}`` (a Keras model as its config, which holds
+its compile settings, and weight arrays, only where a check asks for one; with ``optimizer``,
+its optimizer's variables as ``[[path, array], ...]``: the step counter, the rate, one slot per
+weight it was built for) and ``{"$unsupported": "TypeName"}``.
+
+These are a model's *artefacts*: its own config and numbers, which the judge rebuilds and measures
+itself (``tlcourse.checks.rebuild``), never a description of the model written by code that runs
+beside the student's.
 """
 
 from __future__ import annotations
@@ -74,10 +80,14 @@ class Build:
 
 @dataclass
 class ModelData:
-    """A Keras model as plain data: its serialized config (JSON) and its weights in order."""
+    """A Keras model as plain data: its serialized config (JSON) and its weights in order.
+
+    ``optimizer``: its optimizer's variables as ``(path, array)`` pairs, where a check asked for them.
+    """
 
     config: dict
     weights: list[np.ndarray] = field(default_factory=list)
+    optimizer: list[tuple[str, np.ndarray]] | None = None
 
     def __repr__(self) -> str:
         return f"<a Keras model with {len(self.weights)} weight tensors>"
@@ -93,8 +103,12 @@ def _array_dtype_code(array: np.ndarray) -> str | None:
     return code if code in ARRAY_DTYPES and array.dtype.kind in "biuf" else None
 
 
-def encode(value, models: bool = False, _depth: int = 0):
-    """``value`` as JSON-ready plain data. Never calls a method a student could have defined."""
+def encode(value, models: bool = False, _depth: int = 0, optimizer: bool = False):
+    """``value`` as JSON-ready plain data. Never calls a method a student could have defined.
+
+    ``models``: Keras models become their artefacts (``encode_model``), with their optimizer's
+    variables when ``optimizer``; anything else of an unknown type becomes ``$unsupported``.
+    """
     if _depth > MAX_DEPTH:
         return {"$unsupported": "too deeply nested value"}
     kind = type(value)
@@ -107,11 +121,16 @@ def encode(value, models: bool = False, _depth: int = 0):
             value if math.isfinite(value) else {"$float": "nan" if value != value else ("inf" if value > 0 else "-inf")}
         )
     if kind is list:
-        return [encode(v, models, _depth + 1) for v in value]
+        return [encode(v, models, _depth + 1, optimizer) for v in value]
     if kind is tuple:
-        return {"$tuple": [encode(v, models, _depth + 1) for v in value]}
+        return {"$tuple": [encode(v, models, _depth + 1, optimizer) for v in value]}
     if kind is dict:
-        return {"$dict": [[encode(k, models, _depth + 1), encode(v, models, _depth + 1)] for k, v in dict.items(value)]}
+        return {
+            "$dict": [
+                [encode(k, models, _depth + 1, optimizer), encode(v, models, _depth + 1, optimizer)]
+                for k, v in dict.items(value)
+            ]
+        }
     if kind is np.ndarray:
         code = _array_dtype_code(value)
         if code is None:
@@ -123,7 +142,7 @@ def encode(value, models: bool = False, _depth: int = 0):
     if kind is Build:
         return {"$build": {"name": value.name, "params": encode(value.params, _depth=_depth + 1)}}
     if models and _is_keras_model(value):
-        return encode_model(value)
+        return encode_model(value, optimizer)
     return {"$unsupported": _type_name(value)}
 
 
@@ -135,16 +154,23 @@ def _is_keras_model(value) -> bool:
     return isinstance(value, keras.Model)
 
 
-def encode_model(model) -> dict:
-    """A Keras model's config (``serialize_keras_object``) and weights, as plain data."""
+def encode_model(model, optimizer: bool = False) -> dict:
+    """A Keras model's config (``serialize_keras_object``, compile settings included) and weights, as plain
+    data; with ``optimizer``, its optimizer's variables too."""
     import keras
 
     try:
         config = json.loads(json.dumps(keras.saving.serialize_keras_object(model)))
         weights = [encode(np.asarray(keras.ops.convert_to_numpy(w))) for w in model.weights]
+        body = {"config": config, "weights": weights}
+        if optimizer:
+            variables = getattr(model.optimizer, "variables", None) or []
+            body["optimizer"] = [
+                [str(v.path)[:200], encode(np.asarray(keras.ops.convert_to_numpy(v)))] for v in variables
+            ]
     except Exception as err:  # a model Keras cannot serialize (custom layers, lambdas)
         return {"$unsupported": f"Keras model that cannot be saved ({type(err).__name__})"}
-    return {"$model": {"config": config, "weights": weights}}
+    return {"$model": body}
 
 
 # --------------------------------------------------------------------------- decoding (trusted side)
@@ -221,13 +247,22 @@ def decode(data, _budget: _Budget | None = None, _depth: int = 0, builds: bool =
         except (OverflowError, ValueError):
             raise PlainDataError("$scalar out of range") from None
     if tag == "$model":
-        if type(body) is not dict or set(body) != {"config", "weights"} or type(body["config"]) is not dict:
+        if type(body) is not dict or not {"config", "weights"} <= set(body) <= {"config", "weights", "optimizer"}:
             raise PlainDataError("bad $model")
-        if type(body["weights"]) is not list:
-            raise PlainDataError("bad $model weights")
+        if type(body["config"]) is not dict or type(body["weights"]) is not list:
+            raise PlainDataError("bad $model config or weights")
         weights = [_decode_array(w.get("$array") if type(w) is dict else None, budget) for w in body["weights"]]
         _count_json(body["config"], budget, _depth + 1)
-        return ModelData(body["config"], weights)
+        variables = None
+        if "optimizer" in body:
+            if type(body["optimizer"]) is not list or len(body["optimizer"]) > 10_000:
+                raise PlainDataError("bad $model optimizer")
+            variables = []
+            for pair in body["optimizer"]:
+                if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str or type(pair[1]) is not dict:
+                    raise PlainDataError("bad $model optimizer variable")
+                variables.append((pair[0][:200], _decode_array(pair[1].get("$array"), budget)))
+        return ModelData(body["config"], weights, variables)
     if tag == "$build" and builds:
         if type(body) is not dict or set(body) != {"name", "params"} or type(body["name"]) is not str:
             raise PlainDataError("bad $build")

@@ -7,7 +7,12 @@ nothing: verdicts are made from its report by the judge (``tlcourse.checks.verdi
 notebook by ``check()`` and at grading in a process where no student code ever ran.
 
 In the grading box this module runs inside the student's kernel, so anything here may have been
-patched by the student; that is why its output is only ever treated as untrusted plain data.
+patched by the student; that is why its output is only ever treated as untrusted plain data, and
+why it reports only *artefacts*: what the student's function returned and, where a case asks
+(``"after": True``), the arguments as they are after the call (a model as its config, weights
+and, with ``"optimizer": True``, its optimizer's variables). It never describes them ("the base is
+frozen", "the input was not changed", predictions): the judge rebuilds and measures the artefacts
+itself, on inputs this module never sees.
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ MIME = "application/vnd.tlcourse.probe+json"
 CALL_SECONDS = 30  # soft limit per call of a student's function (the grader's hard deadline is separate)
 MISSING = object()
 BUILDERS: dict = {}
-OBSERVERS: dict = {}
 
 
 def builder(name: str):
@@ -35,16 +39,6 @@ def builder(name: str):
     def register(func):
         BUILDERS[name] = func
         return func
-
-    return register
-
-
-def observer(name: str):
-    """Register a class with ``before(args)`` and ``after(args, returned, state)`` -> plain data."""
-
-    def register(cls):
-        OBSERVERS[name] = cls
-        return cls
 
     return register
 
@@ -128,8 +122,6 @@ def run_case(case: dict, namespace: dict, seconds: float = CALL_SECONDS) -> dict
         if type(args) is not list:
             args = list(args)
         kwargs = materialize(case.get("kwargs", {}), cache)
-        watcher = OBSERVERS[case["observe"]]() if case.get("observe") else None
-        state = watcher.before(args) if watcher else None
     except Exception as err:  # the case could not be set up here (a broken environment): say so
         return {"ok": False, "kind": "setup", "error": _error_text(err)}
     try:
@@ -140,15 +132,12 @@ def run_case(case: dict, namespace: dict, seconds: float = CALL_SECONDS) -> dict
         return {"ok": False, "kind": "timeout", "error": f"took longer than {seconds:g} s (an endless loop?)"}
     except Exception as err:  # the student's code failed on our input: that is feedback
         outcome = {"ok": False, "kind": "raised", "error": _error_text(err)}
-        returned = None
-    if watcher:
+    if case.get("after"):  # the arguments as the call left them: artefacts, judged on the trusted side
         try:
             with _soft_deadline(seconds):
-                outcome["observed"] = plain.encode(watcher.after(args, returned, state))
+                outcome["after"] = plain.encode(args, models=True, optimizer=bool(case.get("optimizer")))
         except ProbeTimeout:
-            outcome["observed"] = {"$unsupported": "observation timed out"}
-        except Exception as err:
-            outcome["observed"] = plain.encode({"observe_error": _error_text(err)})
+            outcome["after"] = {"$unsupported": "saving the arguments timed out"}
     return outcome
 
 

@@ -137,16 +137,19 @@ def _ensure_hidden(options: GradeOptions) -> int | None:
     return None
 
 
-def grade_task(student: str, folder: str, lesson: str, options: GradeOptions, secret: str, version: str) -> dict:
+def grade_task(
+    student: str, folder: str, lesson: str, options: GradeOptions, secret: str, version: str, submission=None
+) -> dict:
     """Grade one notebook and return its result as plain data: what the local pool and a cluster worker run.
 
     A cluster worker grades in its own box exactly as the local path does; only the record (verdicts,
-    run status) travels back.
+    run status) travels back. ``submission``: the notebook as the planning step read it (local pool).
     """
-    _ensure_hidden(options)
-    submission = find_submission(Path(folder), lesson)
-    key = store.result_key(submission, version)
+    key = ""
     try:
+        _ensure_hidden(options)
+        submission = submission or find_submission(Path(folder), lesson)
+        key = store.result_key(submission, version)
         problem = box_problem() if options.sandbox and submission.status == "ok" else ""
         if problem:
             message = f"this machine cannot build the grading box ({problem})"
@@ -243,15 +246,21 @@ def grade(submissions: Path, out: Path, options: GradeOptions) -> list[NotebookR
 
     started = time.monotonic()
     results: dict[int, NotebookResult] = {}
-    todo, work = [], {}
+    todo, work, submissions_read = [], {}, {}
     for i, (name, path, lesson) in enumerate(tasks):
-        submission = find_submission(path, lesson)
-        stored = None if options.regrade else store.load(out, name, lesson, store.result_key(submission, version))
+        try:  # one notebook the grader cannot even plan for costs that notebook, never the batch
+            submission = find_submission(path, lesson)
+            stored = None if options.regrade else store.load(out, name, lesson, store.result_key(submission, version))
+        except Exception as err:
+            message = f"the grader failed on this notebook ({type(err).__name__}); please report it"
+            results[i] = NotebookResult(name, lesson, NotebookRun("error", message), _zero(lesson, "error", message))
+            continue
         if stored is not None:
             results[i] = stored
         else:
             todo.append(i)
             work[i] = _code_length(submission)
+            submissions_read[i] = submission
     todo.sort(key=lambda i: -work[i])  # longest first: a batch does not end with one long notebook running alone
     progress = Progress(len(tasks), max(1, options.jobs))
     progress.start(len(results))
@@ -268,11 +277,11 @@ def grade(submissions: Path, out: Path, options: GradeOptions) -> list[NotebookR
         progress.finished(f"{safe_name(name)} {lesson}: {result.run.status}")
 
     args = [(tasks[i][0], str(tasks[i][1]), tasks[i][2], options, secret, version) for i in todo]
-    if options.scheduler:
+    if options.scheduler:  # a worker reads the notebook again (it may be another machine)
         _on_cluster(options.scheduler, todo, args, finished)
     else:
         with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-            futures = {pool.submit(grade_task, *a): i for i, a in zip(todo, args)}
+            futures = {pool.submit(grade_task, *a, submissions_read.pop(i)): i for i, a in zip(todo, args)}
             try:
                 for future in as_completed(futures):
                     finished(futures[future], future.result())

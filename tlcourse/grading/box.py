@@ -7,9 +7,18 @@ What is inside a box (and nothing else):
   empty folder where it sits inside the environment), the data sets, the grader's cache, the
   cases file of this notebook, and a few files of ``/etc`` (a made-up ``passwd``);
 - writable, private and size-capped: ``/tmp``, ``/dev/shm`` and the student's home (tmpfs, gone
-  when the box ends); and one runtime folder that holds the kernel's connection file and sockets;
-- its own user (nobody, uid 65534, no capabilities), PID, network (none), IPC, UTS and mount
-  namespaces; a fresh environment from an allow-list (no variable of the grader's reaches it).
+  when the box ends). The runtime folder that holds the kernel's connection file and sockets is
+  on the host's disk: the box may write there only while its kernel starts (before any student
+  code runs); then it is locked (``lock_runtime``) and the box's only writable space is its tmpfs;
+- its own user, PID, network (none), IPC, UTS and mount namespaces; a fresh environment from an
+  allow-list (no variable of the grader's reaches it).
+
+**Whose rights.** A grader started as root builds the box with bubblewrap's own privileges and
+then drops, inside it and before Python starts, to the host's unprivileged uid ``nobody``
+(``setpriv``: no groups, no capabilities, an empty bounding set, ``no_new_privs``): file
+permissions on every bound path are checked against ``nobody``, never root (bubblewrap's
+``--uid 65534`` alone maps the box's nobody to host uid 0 when started as root). A grader that is
+not root runs the box in a user namespace that maps to its own, unprivileged, uid.
 
 Limits: memory and processes by cgroup (v1 or v2) where the cgroup file system is writable, so
 memory counts everything the box holds (its processes and its tmpfs pages); elsewhere a watchdog
@@ -48,6 +57,7 @@ class Limits:
     tmp_bytes: int | None = None  # each of /tmp, /dev/shm, home (default: the memory limit, which they count in)
     file_bytes: int | None = None  # largest file a box process may write (RLIMIT_FSIZE; default: the memory limit)
     runtime_bytes: int = 64 * 2**20  # what the box may leave in its one writable folder on disk
+    cpus: float | None = None  # a CPU quota (the judge's); a box runs against its deadline instead
 
 
 @dataclass
@@ -78,20 +88,12 @@ class BoxSpec:
         return {**env, **{k: v.replace(HOME, str(home)) for k, v in env.items() if HOME in v}, "TMPDIR": str(home)}
 
     def bwrap_args(self) -> list[str]:
-        args = [
-            "bwrap",
-            "--unshare-all",
-            "--die-with-parent",
-            "--new-session",
-            "--cap-drop",
-            "ALL",
-            "--uid",
-            str(BOX_UID),
-            "--gid",
-            str(BOX_UID),
-            "--hostname",
-            "tlcourse-box",
-        ]
+        args = ["bwrap", "--die-with-parent", "--new-session", "--hostname", "tlcourse-box"]
+        if privileged():  # namespaces made with bubblewrap's privileges; setpriv drops to nobody inside
+            args += ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+            args += ["--cap-drop", "ALL", *[a for cap in DROP_CAPS for a in ("--cap-add", cap)]]
+        else:  # a user namespace that maps the box's nobody to this (unprivileged) user
+            args += ["--unshare-all", "--cap-drop", "ALL", "--uid", str(BOX_UID), "--gid", str(BOX_UID)]
         for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
             if os.path.islink(top):
                 args += ["--symlink", os.readlink(top), top]
@@ -100,7 +102,8 @@ class BoxSpec:
         # The private tmpfs first: paths bound below may lie under /tmp (a cache, the data, the runtime folder).
         size = str(self.limits.tmp_bytes or self.limits.memory_bytes)
         args += ["--proc", "/proc", "--dev", "/dev"]
-        args += ["--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", "/dev/shm"]
+        args += ["--perms", "1777", "--size", size, "--tmpfs", "/tmp"]
+        args += ["--perms", "1777", "--size", size, "--tmpfs", "/dev/shm"]
         args += ["--ro-bind", "/usr", "/usr"]
         for path in readable_paths():
             args += ["--ro-bind", str(path), str(path)]
@@ -114,20 +117,102 @@ class BoxSpec:
         for name, text in (("passwd", PASSWD), ("group", GROUP)):
             (etc / name).write_text(text)
             args += ["--ro-bind", str(etc / name), f"/etc/{name}"]
-        args += ["--size", size, "--tmpfs", HOME, "--bind", str(self.runtime), str(self.runtime)]
+        args += ["--perms", "0777", "--size", size, "--tmpfs", HOME, "--bind", str(self.runtime), str(self.runtime)]
         if self.cases is not None:
             args += ["--ro-bind", str(self.cases), CASES_DIR]
         args += ["--chdir", HOME, "--clearenv"]
         for key, value in sorted(box_env(self.env).items()):
             args += ["--setenv", key, value]
-        return args
+        return with_parent_folders(args)
 
     def command(self, program: list[str]) -> list[str]:
         """``program`` run in the box, inside its cgroups, with a per-file size limit."""
+        if self.enabled and privileged():
+            program = [*DROP_TO_NOBODY, *program]
         inner = self.bwrap_args() + ["--", *program] if self.enabled else program
         join = 'for g in "$@"; do [ "$g" = -- ] && break; echo $$ > "$g/cgroup.procs" || exit 97; shift; done; shift'
         limit = f"ulimit -f {(self.limits.file_bytes or self.limits.memory_bytes) // 512} 2>/dev/null;"
         return ["/bin/sh", "-c", f'{join}; {limit} exec "$@"', "tlcourse-box", *map(str, self.cgroups), "--", *inner]
+
+    def prepare(self) -> None:
+        """Give the box's user what it must reach: its runtime folder (until ``lock_runtime``), its cases."""
+        if not (self.enabled and privileged()):
+            return
+        os.chown(self.runtime, BOX_UID, BOX_UID)
+        self.runtime.chmod(0o700)
+        if self.cases is not None:
+            self.cases.chmod(0o755)
+            for path in self.cases.iterdir():
+                path.chmod(0o644)
+
+    def share_with_box(self, path: Path) -> None:
+        """A file the grader wrote for the box (the kernel's connection file): readable by the box's user only."""
+        if self.enabled and privileged():
+            os.chown(path, BOX_UID, BOX_UID)
+
+    def lock_runtime(self) -> None:
+        """After the kernel has bound its sockets: the box can no longer create, grow or remove files there.
+
+        The folder becomes root's (read and enter only, for the box); the socket files stay the
+        kernel's, and it keeps serving on them. Until this call no student code has run.
+        """
+        if self.enabled and privileged():
+            os.chown(self.runtime, 0, 0)
+            self.runtime.chmod(0o755)
+            for path in self.runtime.iterdir():
+                if path.is_file() and not path.is_symlink():
+                    os.chown(path, 0, 0)
+                    path.chmod(0o644 if path.name != "kernel.json" else 0o600)
+
+
+DROP_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")  # all setpriv needs to become nobody, then dropped too
+DROP_TO_NOBODY = [
+    "/usr/bin/setpriv",
+    "--reuid",
+    str(BOX_UID),
+    "--regid",
+    str(BOX_UID),
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--bounding-set=-all",
+    "--no-new-privs",
+    "--",
+]
+
+
+def privileged() -> bool:
+    """Whether this grader runs as root (then the box drops to the host's nobody, see the module docstring)."""
+    return os.geteuid() == 0
+
+
+def with_parent_folders(args: list[str]) -> list[str]:
+    """``args`` with every folder above a bound path made first, readable by all (``--perms 0755 --dir``).
+
+    bubblewrap makes the missing parents of a bind's destination with mode 0700 and owner root:
+    the box's nobody could not reach what is bound below them (the Python under ``/root/.pyenv``,
+    a runtime folder under ``/tmp``). Folders inside an earlier bind are the host's and left alone.
+    """
+    out: list[str] = []
+    made: set[str] = {"/", "/tmp", "/dev", "/proc", "/dev/shm", HOME}
+    bound: list[str] = []
+    i = 0
+    while i < len(args):
+        if args[i] in ("--ro-bind", "--bind") and i + 2 < len(args):
+            dest = args[i + 2]
+            for parent in reversed(Path(dest).parents):
+                name = str(parent)
+                if name in made or any(name == b or name.startswith(b.rstrip("/") + "/") for b in bound):
+                    continue
+                out += ["--perms", "0755", "--dir", name]
+                made.add(name)
+            out += args[i : i + 3]
+            bound.append(dest)
+            made.add(dest)
+            i += 3
+            continue
+        out.append(args[i])
+        i += 1
+    return out
 
 
 def readable_paths() -> list[Path]:
@@ -205,25 +290,54 @@ def box_problem() -> str:
         reason = f"the grading box needs Linux (bubblewrap); this is {sys.platform}"
     elif not shutil.which("bwrap"):
         reason = "bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap; or run `make install`)"
+    elif privileged() and not os.path.exists(DROP_TO_NOBODY[0]):
+        reason = f"{DROP_TO_NOBODY[0]} (util-linux) is missing: a grader run as root needs it to drop to nobody"
     else:
-        with tempfile.TemporaryDirectory(prefix="tlcourse-probe-") as tmp:
-            (Path(tmp) / "runtime").mkdir()
-            spec = BoxSpec(Path(tmp) / "runtime")
-            try:
-                result = subprocess.run(
-                    spec.command([sys.executable, "-c", "import os; print(os.getuid())"]),
-                    capture_output=True,
-                    text=True,
-                    timeout=60,
-                )
-                ok = result.returncode == 0 and result.stdout.strip() == str(BOX_UID)
-                detail = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1][:200]
-            except (OSError, subprocess.TimeoutExpired) as err:
-                ok, detail = False, str(err)[:200]
-        if not ok:
-            reason = f"bubblewrap cannot build the box here ({detail}); user namespaces may be disabled"
+        reason = _probe_box()
     _PROBED["reason"] = reason
     return reason
+
+
+_PROBE = """
+import os, sys
+for path in sys.argv[1:]:
+    try:
+        os.listdir(path)
+    except OSError:
+        print("unreadable", path)
+print("uid", os.getuid())
+"""
+
+
+def _probe_box() -> str:
+    """Run Python in a box once: it must start as the box's user and read every bound folder."""
+    with tempfile.TemporaryDirectory(prefix="tlcourse-probe-") as tmp:
+        (Path(tmp) / "runtime").mkdir()
+        spec = BoxSpec(Path(tmp) / "runtime")
+        spec.prepare()
+        paths = [str(p) for p in readable_paths() if p.is_dir()]
+        try:
+            result = subprocess.run(
+                spec.command([sys.executable, "-c", _PROBE, *paths]), capture_output=True, text=True, timeout=60
+            )
+        except (OSError, subprocess.TimeoutExpired) as err:
+            return f"bubblewrap cannot build the box here ({str(err)[:200]}); user namespaces may be disabled"
+    lines = result.stdout.splitlines()
+    if result.returncode != 0 or f"uid {BOX_UID}" not in lines:
+        detail = (result.stderr.strip().splitlines() or [f"exit code {result.returncode}"])[-1][:200]
+        if privileged() and "Permission denied" in detail:
+            return (
+                f"the box's user (uid {BOX_UID}) cannot run {sys.executable} ({detail}): make the Python "
+                "installation and the environment readable by all users (chmod -R o+rX), or grade as a regular user"
+            )
+        return f"bubblewrap cannot build the box here ({detail}); user namespaces may be disabled"
+    unreadable = [line.split(" ", 1)[1] for line in lines if line.startswith("unreadable ")]
+    if unreadable:
+        return (
+            f"the box's user (uid {BOX_UID}) cannot read {', '.join(unreadable)}: make it readable by all users "
+            "(chmod -R o+rX), or point TLCOURSE_CACHE / TLCOURSE_DATA elsewhere"
+        )
+    return ""
 
 
 # --------------------------------------------------------------------------- limits
@@ -266,6 +380,10 @@ def cgroup_roots() -> dict[str, Path] | None:
     for root in roots.values():
         if not os.access(root, os.W_OK):
             return None
+    if "memory" in roots and "cpu" in own and (base / "cpu").is_dir():  # v1's CPU quota: used where writable
+        cpu = base / "cpu" / own["cpu"].lstrip("/")
+        if os.access(cpu, os.W_OK):
+            roots["cpu"] = cpu
     return roots
 
 
@@ -370,6 +488,7 @@ class Limiter:
         self._root_pid = None
         self._runtime = None
         self.reason = ""  # what was exceeded: memory | disk
+        self.cpu_limited = False
         roots = cgroup_roots()
         become_subreaper()
         if roots:
@@ -410,6 +529,8 @@ class Limiter:
     def _make_cgroups(self, roots: dict[str, Path]) -> None:
         name = f"tlcourse-box-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         memory = str(self.limits.memory_bytes)
+        period = 100_000
+        quota = int(self.limits.cpus * period) if self.limits.cpus else None
         if "unified" in roots:
             path = roots["unified"] / name
             path.mkdir()
@@ -417,7 +538,20 @@ class Limiter:
             (path / "memory.max").write_text(memory)
             (path / "memory.swap.max").write_text("0")
             (path / "pids.max").write_text(str(self.limits.processes))
+            if quota:
+                try:  # only where the cpu controller is enabled for this subtree
+                    (path / "cpu.max").write_text(f"{quota} {period}")
+                    self.cpu_limited = True
+                except OSError:
+                    pass
             return
+        if quota and "cpu" in roots:
+            cpu = roots["cpu"] / name
+            cpu.mkdir()
+            self.paths.append(cpu)
+            (cpu / "cpu.cfs_period_us").write_text(str(period))
+            (cpu / "cpu.cfs_quota_us").write_text(str(quota))
+            self.cpu_limited = True
         mem, pids = roots["memory"] / name, roots["pids"] / name
         mem.mkdir()
         self.paths.append(mem)
@@ -429,6 +563,12 @@ class Limiter:
         pids.mkdir()
         self.paths.append(pids)
         (pids / "pids.max").write_text(str(self.limits.processes))
+
+    def join(self) -> None:
+        """Put the calling process into these cgroups (a ``preexec_fn``: the child, before it runs anything)."""
+        for path in self.paths:
+            with open(path / "cgroup.procs", "w") as f:
+                f.write(str(os.getpid()))
 
     def describe(self) -> str:
         gb = self.limits.memory_bytes / 2**30

@@ -38,19 +38,33 @@ class Submission:
     digest: str = ""  # sha256 of the bytes read: a stored result is reused only for the same bytes
 
 
-def safe_name(name: str) -> str:
-    """A student folder name as a label safe in file names, CSV and Markdown (reversible).
+MAX_LABEL_BYTES = 200  # a label is a file name too (feedback/<label>.md): well under 255 bytes
 
-    Letters, digits and ``-_.@`` stay; every other character is %-encoded (UTF-8), as is a leading
-    dot, so two different folders never get the same label.
+
+def safe_name(name: str) -> str:
+    """A student folder name as a label safe in file names, CSV and Markdown, one-to-one with the name.
+
+    ASCII letters and digits and ``-_`` stay; every other character is %-encoded (UTF-8): no two
+    names give the same label, and a label holds no link or address (``.``, ``:``, ``/`` and ``@``
+    are encoded), no control or bidi character, nor a look-alike letter (``а``, Cyrillic, is not
+    ``a``). A label longer than ``MAX_LABEL_BYTES`` keeps its start and ends in ``~`` and a hash of
+    the whole name (``~`` never appears in a label otherwise), so it stays one-to-one (two names
+    differing only after the cut get different suffixes).
     """
     out = []
-    for i, c in enumerate(name):
-        if (c.isalnum() and c.isprintable()) or (c in "-_@" or (c == "." and i > 0)):
+    for c in name:
+        if (c.isascii() and c.isalnum()) or c in "-_":
             out.append(c)
         else:
             out.append("".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogateescape")))
-    return "".join(out)[:200] or "%00"
+    label = "".join(out) or "%00"
+    if len(label) <= MAX_LABEL_BYTES:
+        return label
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    cut = MAX_LABEL_BYTES - 17
+    while "%" in label[cut - 2 : cut]:  # never inside a %XX
+        cut = label.rindex("%", 0, cut)
+    return label[:cut] + "~" + digest
 
 
 def student_folders(submissions: Path) -> tuple[list[tuple[str, Path]], list[str]]:
@@ -132,42 +146,60 @@ def _read(path: Path, info: os.stat_result, name: str) -> Submission:
     return submission
 
 
+PARSER = Path(__file__).with_name("nbparse.py")
+PARSE_MEMORY = 1 * 2**30  # address space of the parsing process
+PARSE_CPU_SECONDS = 20
+PARSE_SECONDS = 40  # wall clock (a busy machine)
+MAX_PARSED = 16 * 2**20  # bytes of the parser's output (its caps keep it far below)
+
+
+def _parser_limits() -> None:
+    import resource
+
+    for limit, value in ((resource.RLIMIT_AS, PARSE_MEMORY), (resource.RLIMIT_CPU, PARSE_CPU_SECONDS)):
+        try:
+            resource.setrlimit(limit, (value, value))
+        except (ValueError, OSError):
+            pass
+
+
 def parse_notebook(data: bytes, name: str) -> Submission:
-    """A notebook from bytes; the reason in a few words (never its contents) when it is not one."""
+    """A notebook from bytes; the reason in a few words (never its contents) when it is not one.
+
+    The bytes are parsed in a separate, limited process (``nbparse``): what comes back is only the
+    cells' types, sources and tags, so a notebook built to exhaust a JSON parser (millions of
+    objects, deep nesting) costs that process its limits, never the grader its memory.
+    """
+    import subprocess
+    import sys
+
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return Submission("invalid", f"{name} is not a notebook (not UTF-8 text)")
+        proc = subprocess.run(
+            [sys.executable, "-I", "-S", str(PARSER)],
+            input=data,
+            capture_output=True,
+            timeout=PARSE_SECONDS,
+            preexec_fn=_parser_limits,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+        )
+    except subprocess.TimeoutExpired:
+        return Submission("invalid", f"{name} could not be read in {PARSE_SECONDS} s: is it a notebook?")
     try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as err:
-        return Submission("invalid", f"{name} is not a notebook (not valid JSON, line {err.lineno})")
-    except RecursionError:
-        return Submission("invalid", f"{name} is not a notebook (nested too deeply)")
-    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list) or raw.get("nbformat") != 4:
-        return Submission("invalid", f"{name} is not a Jupyter notebook in nbformat 4")
-    if not isinstance(raw.get("metadata", {}), dict):
-        raw["metadata"] = {}
-    try:
-        nb = nbformat.from_dict(raw)
-        for cell in nb.cells:
-            if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
-                raise ValueError
-            source = cell.get("source", "")
-            cell["source"] = "".join(source) if isinstance(source, list) else source
-            if not isinstance(cell["source"], str) or not all(
-                isinstance(s, str) for s in (source if isinstance(source, list) else [])
-            ):
-                raise ValueError
-            if not isinstance(cell.get("metadata", {}), dict):
-                cell["metadata"] = {}
-            cell.setdefault("metadata", {})
-            tags = cell["metadata"].get("tags")
-            cell["metadata"]["tags"] = [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
-            if cell["cell_type"] == "code":
-                cell["outputs"], cell["execution_count"] = [], None
-    except (ValueError, TypeError, AttributeError):
-        return Submission("invalid", f"{name} is not a Jupyter notebook (a cell is malformed)")
+        if proc.returncode != 0 or len(proc.stdout) > MAX_PARSED:
+            raise ValueError
+        stripped = json.loads(proc.stdout)
+    except ValueError:
+        return Submission("invalid", f"{name} is too large or too complex to read as a notebook")
+    if "error" in stripped:
+        return Submission("invalid", f"{name} is not a notebook we can grade ({stripped['error']})")
+    nb = nbformat.v4.new_notebook()
+    for cell in stripped["cells"]:
+        kind, source = cell["cell_type"], cell["source"]
+        new = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell}.get(
+            kind, nbformat.v4.new_raw_cell
+        )(source)
+        new.metadata["tags"] = list(cell["tags"])
+        nb.cells.append(new)
     return Submission("ok", notebook=nb)
 
 

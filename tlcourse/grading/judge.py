@@ -6,8 +6,11 @@ right answer gives from the answer keys, and prints one verdict per exercise as 
 never unpickles, imports or calls anything a student made: reports are parsed as JSON and
 validated field by field (``tlcourse.checks.verdict``); a model in a report is rebuilt from
 built-in Keras classes only. It runs isolated (``-I``: no user site, no current folder on the path),
-in a folder students cannot write, under a memory limit, so even a report built to exhaust it
-costs only that exercise its points.
+in a folder students cannot write, in a cgroup of its own (memory, processes and one CPU's worth
+of time, where cgroups are writable; an address-space limit everywhere), against one time
+budget per notebook (``JUDGE_BUDGET``, whatever the number of judges it takes), and it refuses
+to call a student's model whose estimated compute is over budget (``rebuild.run_model``). So a
+report built to exhaust the judge costs only that notebook its points.
 
 The grader keeps one such judge per grading thread alive (``--serve``, ``ServingJudge``) and
 feeds it one notebook's request after another, so Keras is imported once per thread, not once
@@ -32,11 +35,25 @@ from pathlib import Path
 
 import numpy as np
 
-from tlcourse.checks import HIDDEN, Feedback, exercises_of, keys, load_hidden_tests, load_keys_hidden, verdict
+from tlcourse.checks import (
+    HIDDEN,
+    Feedback,
+    exercises_of,
+    keys,
+    load_hidden_tests,
+    load_keys_hidden,
+    public_part,
+    verdict,
+)
 
-JUDGE_MEMORY = 8 * 2**30  # address space of the judge process
-JUDGE_SECONDS = 180
-MAX_REPORT = 64 * 2**20
+JUDGE_MEMORY = 3 * 2**30  # memory of one judge (its cgroup), Keras included
+JUDGE_ADDRESS_SPACE = 8 * 2**30  # address space (TensorFlow reserves far more than it uses)
+JUDGE_PROCESSES = 256
+JUDGE_CPUS = 1.0
+JUDGE_BUDGET = 50.0  # seconds of judging per notebook, every judge it takes together
+JUDGE_START_SECONDS = 120  # a serving judge's start (importing Keras) on a busy machine: the grader's cost
+MIN_ONE_SHOT_SECONDS = 8.0  # a fresh judge needs this long to import Keras: less left, and it is not started
+MAX_REPORT = 16 * 2**20
 
 
 def rng_for(seed: int, exercise_id: str, part: str = "cases") -> np.random.Generator:
@@ -57,8 +74,13 @@ def grading_cases(lesson: str, seed: int) -> dict[str, tuple[list[dict], list]]:
 
 
 def probe_input(cases: dict[str, tuple[list[dict], list]]) -> dict[str, list[dict]]:
-    """What the probe in the box gets for each exercise: the inputs of every case, hidden ones too."""
-    return {ex: main + [c for _, cs in hidden for c in cs] for ex, (main, hidden) in cases.items()}
+    """What the probe in the box gets for each exercise: the inputs of every case, hidden ones too.
+
+    A case's ``secret`` part (the held-out images the judge predicts, say) stays on the trusted side.
+    """
+    return {
+        ex: [public_part(c) for c in main + [c for _, cs in hidden for c in cs]] for ex, (main, hidden) in cases.items()
+    }
 
 
 def max_points(exercise) -> float:
@@ -147,25 +169,34 @@ def serve(hidden_file: str | None) -> int:
     return 0
 
 
-def _limit_memory() -> None:
-    import resource
+def _judge_limiter():
+    """Cgroups for one judge process: memory, processes and a CPU quota, where this machine allows."""
+    from tlcourse.grading.box import Limiter, Limits
 
-    try:
-        resource.setrlimit(resource.RLIMIT_AS, (JUDGE_MEMORY, JUDGE_MEMORY))
-    except (ValueError, OSError):
-        pass
+    return Limiter(Limits(memory_bytes=JUDGE_MEMORY, processes=JUDGE_PROCESSES, cpus=JUDGE_CPUS))
 
 
-def _serving_preexec() -> None:
-    """A serving judge's limits: its memory, and death with the grader thread that started it."""
-    _limit_memory()
-    try:
-        import ctypes
-        import signal
+def _limits(limiter, serving: bool):
+    """The ``preexec_fn`` of a judge: join its cgroups, limit its address space, die with its grader thread."""
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # stdin closing ends it too
-        pass
+    def preexec() -> None:
+        import resource
+
+        limiter.join()
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (JUDGE_ADDRESS_SPACE, JUDGE_ADDRESS_SPACE))
+        except (ValueError, OSError):
+            pass
+        if serving:
+            try:
+                import ctypes
+                import signal
+
+                ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+            except (OSError, AttributeError):  # stdin closing ends it too
+                pass
+
+    return preexec
 
 
 def _judge_env(workdir: Path) -> dict[str, str]:
@@ -194,18 +225,33 @@ def _feedback_line(line: str, pending: list[str], done: dict[str, Feedback]) -> 
             done.setdefault(fb.exercise, fb)
 
 
-def judge_in_subprocess(request: dict, workdir: Path, done: dict[str, Feedback] | None = None) -> list[Feedback]:
-    """Run a fresh judge per attempt until every exercise has a verdict (a crash costs one).
+def _unjudged(lesson: str, exercise_id: str, why: str) -> Feedback:
+    ex = next(e for e in exercises_of(lesson) if e.id == exercise_id)
+    return Feedback(ex.id, ex.title, 0, max_points(ex), "error", wrong=[f"could not be judged: {why}"], hint=ex.hint)
+
+
+def judge_in_subprocess(
+    request: dict, workdir: Path, done: dict[str, Feedback] | None = None, deadline: float | None = None
+) -> list[Feedback]:
+    """Run a fresh judge per attempt until every exercise has a verdict (a crash costs one) or time runs out.
 
     ``done``: verdicts already made (by a serving judge that then stopped); the rest are judged here.
+    ``deadline`` (monotonic): the end of this notebook's judging budget; what is left then gets zero.
     """
     lesson = request["lesson"]
     ids = [ex.id for ex in exercises_of(lesson)]
     done = dict(done or {})
+    deadline = deadline if deadline is not None else time.monotonic() + JUDGE_BUDGET
     while len(done) < len(ids):
         pending = [i for i in ids if i not in done]
+        left_seconds = deadline - time.monotonic()
+        if left_seconds < MIN_ONE_SHOT_SECONDS:
+            why = f"the {JUDGE_BUDGET:g} s the grader gives one notebook's answers ran out"
+            done.update({i: _unjudged(lesson, i, why) for i in pending})
+            break
         path = workdir / "judge-request.json"
         path.write_text(json.dumps({**request, "only": pending}))
+        limiter = _judge_limiter()
         try:
             proc = subprocess.run(
                 [sys.executable, "-I", "-m", "tlcourse.grading.judge", str(path)],
@@ -213,19 +259,19 @@ def judge_in_subprocess(request: dict, workdir: Path, done: dict[str, Feedback] 
                 env=_judge_env(workdir),
                 capture_output=True,
                 text=True,
-                timeout=JUDGE_SECONDS,
-                preexec_fn=_limit_memory,
+                timeout=left_seconds,
+                preexec_fn=_limits(limiter, serving=False),
             )
             lines, problem = proc.stdout.splitlines(), f"the judge stopped (exit code {proc.returncode})"
         except subprocess.TimeoutExpired as err:
             lines, problem = (err.stdout or b"").decode(errors="replace").splitlines(), "the judge ran out of time"
+        finally:
+            limiter.end()
         for line in lines:
             _feedback_line(line, pending, done)
         left = [i for i in pending if i not in done]
         if left:  # verdicts come in order: the judge stopped on left[0], which gets zero; the rest go on
-            ex = next(e for e in exercises_of(lesson) if e.id == left[0])
-            message = f"could not be judged: {problem} on what this answer produced"
-            done[ex.id] = Feedback(ex.id, ex.title, 0, max_points(ex), "error", wrong=[message], hint=ex.hint)
+            done[left[0]] = _unjudged(lesson, left[0], f"{problem} on what this answer produced")
     return [done[i] for i in ids]
 
 
@@ -246,6 +292,7 @@ class ServingJudge:
         self.hidden_file = hidden_file
         self.served = 0
         self.workdir = Path(tempfile.mkdtemp(prefix="tlcourse-judge-"))
+        self.limiter = _judge_limiter()
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-m", "tlcourse.grading.judge", "--serve", *([hidden_file] if hidden_file else [])],
             cwd=self.workdir,
@@ -254,11 +301,11 @@ class ServingJudge:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            preexec_fn=_serving_preexec,
+            preexec_fn=_limits(self.limiter, serving=True),
         )
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
-        first = self._next(JUDGE_SECONDS)
+        first = self._next(JUDGE_START_SECONDS)
         if first is not None and "fatal" in first:
             self.close()
             raise RuntimeError(json.loads(first)["fatal"])
@@ -280,8 +327,11 @@ class ServingJudge:
     def usable(self, hidden_file: str | None) -> bool:
         return self.proc.poll() is None and self.hidden_file == hidden_file and self.served < SERVED_REQUESTS
 
-    def verdicts(self, request: dict) -> dict[str, Feedback]:
-        """The verdicts it gave before it finished or failed (on failure it closes: ``usable`` is False)."""
+    def verdicts(self, request: dict, deadline: float | None = None) -> dict[str, Feedback]:
+        """The verdicts it gave before it finished or failed (on failure it closes: ``usable`` is False).
+
+        ``deadline`` (monotonic): the end of this notebook's judging budget; past it the judge is killed.
+        """
         ids = [ex.id for ex in exercises_of(request["lesson"])]
         done: dict[str, Feedback] = {}
         self.served += 1
@@ -291,7 +341,7 @@ class ServingJudge:
         except (BrokenPipeError, OSError, ValueError):
             self.close()
             return done
-        deadline = time.monotonic() + JUDGE_SECONDS
+        deadline = deadline if deadline is not None else time.monotonic() + JUDGE_BUDGET
         while True:
             line = self._next(deadline - time.monotonic())
             if line is None or time.monotonic() > deadline:  # it died, or ran out of time
@@ -308,6 +358,7 @@ class ServingJudge:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        self.limiter.end()
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()
@@ -321,7 +372,11 @@ _ALL_SERVING: list[ServingJudge] = []
 
 
 def judge_notebook(request: dict, workdir: Path) -> list[Feedback]:
-    """Every verdict of one notebook: from this thread's serving judge, fresh judges for what it left."""
+    """Every verdict of one notebook: from this thread's serving judge, fresh judges for what it left.
+
+    One budget (``JUDGE_BUDGET``) covers all of it, counted from when a judge is ready: starting
+    this thread's serving judge is the grader's cost, not the notebook's.
+    """
     hidden = request.get("hidden_file")
     judge = getattr(_SERVING, "judge", None)
     if judge is not None and not judge.usable(hidden):
@@ -335,8 +390,9 @@ def judge_notebook(request: dict, workdir: Path) -> list[Feedback]:
         else:
             _SERVING.judge = judge
             _ALL_SERVING.append(judge)
-    done = judge.verdicts(request) if judge is not None else {}
-    return judge_in_subprocess(request, workdir, done)
+    deadline = time.monotonic() + JUDGE_BUDGET
+    done = judge.verdicts(request, deadline) if judge is not None else {}
+    return judge_in_subprocess(request, workdir, done, deadline)
 
 
 def close_judges() -> None:

@@ -1,29 +1,58 @@
 """What the grader writes: ``grades.csv``, ``runs.csv``, one feedback page per student, a summary.
 
 Every text that a student could have influenced (folder names, values and error messages quoted
-in feedback) is made inert before it is written: control characters and newlines become spaces,
-CSV cells that a spreadsheet would read as a formula (``= + - @``, tab, CR) get a leading ``'``,
-and Markdown/HTML characters in feedback are escaped.
+in feedback) is made inert before it is written (``clean``): control characters (C0, C1), bidi
+and other invisible format characters and line breaks become spaces; links and e-mail addresses
+are defused (``https[:]//…``, ``www[.]…``, ``name[at]host[.]org``) so that no reader, Markdown
+renderer or spreadsheet makes them clickable; CSV cells that a spreadsheet would read as a
+formula (``= + - @``, tab, CR) get a leading ``'``; Markdown/HTML characters in feedback are
+escaped. Student labels are ``intake.safe_name``'s: one-to-one with the folder names.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
+import unicodedata
 
 from tlcourse.grading.intake import safe_name
 
 CSV_COLUMNS = ["student", "notebook", "exercise", "points", "max_points", "status", "message"]
 RUN_COLUMNS = ["student", "notebook", "status", "seconds", "cell_errors", "first_error"]
 TIMING_COLUMNS = ["start", "cells", "checks", "stop", "judge"]  # where a notebook's seconds went
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}  # controls, format (bidi, zero-width), unassigned
+_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{1,20}):(?=//)")
+_PSEUDO_SCHEME = re.compile(r"(?i)\b(mailto|javascript|data|file|tel|vbscript):")
+_WWW = re.compile(r"(?i)\bwww\.")
+_EMAIL = re.compile(r"([\w.+-]+)@([\w-]+(?:\.[\w-]+)+)")
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~&])")
 
 
+def _visible(c: str) -> str:
+    return c if c == " " or unicodedata.category(c) not in _INVISIBLE else " "
+
+
+def defuse(text: str) -> str:
+    """Links and e-mail addresses in ``text`` made unclickable, still readable."""
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}[at]{m.group(2).replace('.', '[.]')}", text)
+    text = _SCHEME.sub(r"\1[:]", text)
+    text = _PSEUDO_SCHEME.sub(r"\1[:]", text)
+    return _WWW.sub("www[.]", text)
+
+
+def clean(text, limit: int = 600) -> str:
+    """Student-influenced ``text`` as one inert line: visible characters only, links defused, at most ``limit``."""
+    return defuse("".join(_visible(c) for c in str(text)[: 4 * limit]))[:limit]
+
+
 def one_line(text: str, limit: int = 600) -> str:
-    """``text`` without control characters or line breaks, at most ``limit`` characters."""
-    return _CONTROL.sub(" ", str(text))[:limit]
+    """``text`` without control or invisible characters or line breaks, at most ``limit`` characters.
+
+    For the grader's own fields (and an instructor's roster): links and addresses are left as they are.
+    """
+    return "".join(_visible(c) for c in str(text)[: 4 * limit])[:limit]
 
 
 def csv_cell(value) -> str:
@@ -34,7 +63,15 @@ def csv_cell(value) -> str:
 
 def markdown_text(text: str) -> str:
     """Student-influenced text as literal Markdown (no links, images, HTML, headings or code)."""
-    return _MARKDOWN.sub(r"\\\1", one_line(text))
+    return _MARKDOWN.sub(r"\\\1", clean(text))
+
+
+def short_label(student: str, width: int = 40) -> str:
+    """A student's label cut to ``width`` for a table, still one-to-one (a hash of the name when cut)."""
+    label = safe_name(student)
+    if len(label) <= width:
+        return label
+    return label[: width - 7] + "~" + hashlib.sha256(student.encode("utf-8", "surrogateescape")).hexdigest()[:6]
 
 
 def _csv(columns: list[str], rows: list[dict]) -> str:
@@ -57,7 +94,7 @@ def grades_csv(results) -> str:
                 "points": f"{fb.points:g}",
                 "max_points": f"{fb.max_points:g}",
                 "status": fb.status,
-                "message": fb.message,
+                "message": clean(fb.message),
             }
             for r in results
             for fb in r.feedback
@@ -76,9 +113,9 @@ def runs_csv(results) -> str:
                 "status": r.run.status,
                 "seconds": f"{r.run.seconds:.1f}",
                 "cell_errors": len(r.run.cell_errors),
-                "first_error": r.run.cell_errors[0]
-                if r.run.cell_errors
-                else (r.run.message if r.run.status != "ok" else ""),
+                "first_error": clean(
+                    r.run.cell_errors[0] if r.run.cell_errors else (r.run.message if r.run.status != "ok" else "")
+                ),
                 **{f"{k}_s": f"{r.run.timings[k]:.1f}" if k in r.run.timings else "" for k in TIMING_COLUMNS},
             }
             for r in results
@@ -122,7 +159,7 @@ def summary_table(results) -> str:
     """Students down, lessons across, points/maximum in each cell."""
     lesson_names = sorted({r.lesson for r in results})
     students = sorted({r.student for r in results})
-    labels = {s: safe_name(s)[:40] for s in students}
+    labels = {s: short_label(s) for s in students}
     width = max([len(label) for label in labels.values()] + [7])
     header = f"{'student':<{width}} " + " ".join(f"{name[:2]:>9}" for name in lesson_names) + f" {'total':>11}"
     lines = [header]

@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nbformat
 
@@ -25,8 +26,14 @@ from tlcourse.grading.box import BoxSpec, Limiter
 
 CHECK_CALL = re.compile(r"""\bcheck\(\s*(?:exercise_id\s*=\s*)?["'](\d+\.\d+)["']""")
 ANY_CHECK = re.compile(r"\bcheck\(")
-MAX_REPORT = 64 * 2**20  # characters of one probe report
+# What the grader takes from a kernel is bounded in count and bytes, per cell and per notebook: a kernel
+# is the student's, and it can send as many messages as it likes.
+MAX_REPORT = 16 * 2**20  # characters of one probe report (a lesson's models take well under 1 MB)
+MAX_REPORT_BYTES = 48 * 2**20  # characters of all the reports of one notebook
+MAX_MESSAGE = 64 * 2**20  # bytes of any one message from the kernel (ZeroMQ drops the connection beyond)
 MAX_ERROR = 200  # characters kept of an error a cell raised
+MAX_CELL_ERRORS = 20  # errors kept per cell
+MAX_NOTEBOOK_ERRORS = 100  # and per notebook
 
 
 @dataclass
@@ -50,6 +57,8 @@ def _client_class():
 
         probe_cell: int | None = None
         reports: list[str] = []
+        report_slots = 0  # reports still taken from the probe cell now running (one per exercise probed)
+        report_bytes = 0  # characters of reports taken from this notebook so far
 
         def output(self, outs, msg, display_id, cell_index):
             msg_type = msg["msg_type"]
@@ -57,13 +66,20 @@ def _client_class():
             if cell_index == self.probe_cell:
                 data = content.get("data") if msg_type == "display_data" else None
                 text = data.get(MIME) if isinstance(data, dict) else None
-                if isinstance(text, str) and len(text) <= MAX_REPORT:
+                if (
+                    isinstance(text, str)
+                    and len(text) <= MAX_REPORT
+                    and self.report_slots > 0
+                    and self.report_bytes + len(text) <= MAX_REPORT_BYTES
+                ):
                     self.reports.append(text)
+                    self.report_slots -= 1
+                    self.report_bytes += len(text)
                 return None
             if msg_type == "error":
                 name, value = str(content.get("ename", ""))[:80], str(content.get("evalue", ""))[:MAX_ERROR]
                 out = nbformat.v4.new_output("error", ename=name, evalue=value, traceback=[])
-                if len(outs) < 20:
+                if len(outs) < MAX_CELL_ERRORS:
                     outs.append(out)
                 return out
             return None
@@ -79,11 +95,14 @@ def _kernel_manager(spec: BoxSpec):
 
     class BoxedKernelManager(AsyncKernelManager):  # nbclient needs the async client to notice a dead kernel
         def format_kernel_cmd(self, extra_arguments=None):
+            spec.share_with_box(Path(self.connection_file))  # written by now; the kernel reads it as nobody
             return spec.command(super().format_kernel_cmd(extra_arguments))
 
         async def start_kernel(self, **kwargs):
+            spec.prepare()
             await super().start_kernel(**kwargs)
             await _sockets_ready(self)
+            spec.lock_runtime()  # before any student code: the box's only writable space is its tmpfs
 
         def client(self, **kwargs):
             kc = super().client(context=self.context, **kwargs)  # the context that never reconnects
@@ -105,6 +124,7 @@ def _kernel_manager(spec: BoxSpec):
     # client connects once, before any student code runs, and never reconnects.
     context = zmq.asyncio.Context()
     context.setsockopt(zmq.RECONNECT_IVL, -1)
+    context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)  # a larger message never reaches the grader's memory
     km = BoxedKernelManager(
         kernel_name="python3", transport="ipc", connection_file=str(spec.runtime / "kernel.json"), context=context
     )
@@ -206,6 +226,7 @@ def run_notebook(
         stage = f"checking exercise{'s' if len(ids) > 1 else ''} {', '.join(ids)}"
         probe_cell.source = _probe_source(ids, final, spec.cases_file())
         probe_cell.outputs = []
+        client.report_slots = len(ids)
         client.timeout = max(1, int(check_timeout * (len(ids) if final else 1)))
         began = time.monotonic()
         try:
@@ -234,7 +255,7 @@ def run_notebook(
                     client.execute_cell(cell, index)
                 finally:
                     run.timings["cells"] = run.timings.get("cells", 0.0) + time.monotonic() - began
-                run.cell_errors += _errors(cell, index)
+                run.cell_errors += _errors(cell, index)[: max(0, MAX_NOTEBOOK_ERRORS - len(run.cell_errors))]
                 named = [i for i in dict.fromkeys(CHECK_CALL.findall(cell.source)) if i in exercise_ids]
                 if named:
                     probe(named, final=False)
