@@ -913,6 +913,36 @@ def test_a_root_only_file_on_a_bound_path_is_unreadable_in_the_box(hostile_batch
     assert "none" in message and ROOT_KEY not in message
 
 
+def test_the_box_is_nobody_on_the_host_and_root_only_files_stay_closed(tmp_path):
+    """The box itself, without a notebook: a root-only 0600 file on a bound path cannot be read.
+
+    The control: a 0644 file beside it can, so the failure is the file's rights, not a missing bind.
+    """
+    from tlcourse.cache import cache_dir
+    from tlcourse.grading.box import BoxSpec
+
+    closed, open_ = cache_dir() / f"box-closed-{MARKER}", cache_dir() / f"box-open-{MARKER}"
+    closed.write_text(ROOT_KEY)
+    closed.chmod(0o600)
+    open_.write_text("readable")
+    open_.chmod(0o644)
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    spec = BoxSpec(runtime=runtime)
+    spec.prepare()
+    script = f"id -u; cat {open_}; echo; cat {closed} || echo refused"
+    try:
+        proc = subprocess.run(spec.command(["/bin/sh", "-c", script]), capture_output=True, text=True, timeout=60)
+    finally:
+        closed.unlink()
+        open_.unlink()
+    lines = proc.stdout.split()
+    assert lines and lines[0] != "0", proc  # not root inside
+    assert "readable" in lines and "refused" in lines and ROOT_KEY not in proc.stdout, proc
+    if os.geteuid() == 0:  # a root grader: the box is a real unprivileged host uid, the one that owns its folder
+        assert int(lines[0]) == os.stat(runtime).st_uid != 0, proc
+
+
 def test_outputs_carry_no_links_addresses_or_control_characters(hostile_batch):
     out = hostile_batch["out"]
     texts = [p.read_text(errors="replace") for p in out.rglob("*") if p.is_file() and p.suffix in (".csv", ".md")]

@@ -151,18 +151,18 @@ class BoxSpec:
             os.chown(path, BOX_UID, BOX_UID)
 
     def lock_runtime(self) -> None:
-        """After the kernel has bound its sockets: the box can no longer create, grow or remove files there.
+        """Once the kernel has answered: the box can no longer create, grow or remove files there.
 
-        The folder becomes root's (read and enter only, for the box); the socket files stay the
+        The folder and its files become root's (read only, for the box); the socket files stay the
         kernel's, and it keeps serving on them. Until this call no student code has run.
         """
         if self.enabled and privileged():
+            self.runtime.chmod(0o755)  # readable all along: the kernel may still be reading its files
             os.chown(self.runtime, 0, 0)
-            self.runtime.chmod(0o755)
             for path in self.runtime.iterdir():
                 if path.is_file() and not path.is_symlink():
+                    path.chmod(0o644)  # the folder above is the grader's alone (0700): no one else reaches it
                     os.chown(path, 0, 0)
-                    path.chmod(0o644 if path.name != "kernel.json" else 0o600)
 
 
 DROP_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")  # all setpriv needs to become nobody, then dropped too

@@ -102,7 +102,6 @@ def _kernel_manager(spec: BoxSpec):
             spec.prepare()
             await super().start_kernel(**kwargs)
             await _sockets_ready(self)
-            spec.lock_runtime()  # before any student code: the box's only writable space is its tmpfs
 
         def client(self, **kwargs):
             kc = super().client(context=self.context, **kwargs)  # the context that never reconnects
@@ -239,6 +238,9 @@ def run_notebook(
 
     try:
         with client.setup_kernel(env=spec.launch_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
+            # The kernel has answered (it has read and rewritten its connection file) and no student
+            # code has run: from here the box's only writable space is its tmpfs.
+            spec.lock_runtime()
             limiter.start(km.provisioner.process.pid, spec.runtime)
             hard_stop.start()
             run.timings["start"] = time.monotonic() - start  # the box, the kernel, its sockets
@@ -273,6 +275,10 @@ def run_notebook(
             f"the kernel died while {stage} (sys.exit/os._exit, a crash, or it was killed)",
         )
     except Exception as err:  # the kernel failed to start, client errors: graded as a broken run
+        if os.environ.get("TLCOURSE_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
         run.status, run.message = "died", f"the notebook could not run while {stage} ({type(err).__name__})"
     finally:
         hard_stop.cancel()
