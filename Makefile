@@ -114,7 +114,7 @@ hub:
 	  else echo "no npm: tests/test_hub.py will be skipped (it needs node for JupyterHub's proxy)"; fi; \
 	fi
 
-# Two pytest-xdist workers (TEST_WORKERS=0: one process); the groups and their order: conftest.py.
+# Two pytest-xdist workers (TEST_WORKERS=0: one process); the groups and their order: tests/plugins/xdist_groups.py.
 TEST_WORKERS ?= 2
 test: install browser sandbox hub data
 	.ci/offline $(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=40 --junitxml=build/test-artifacts/junit.xml

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from netguard import socketguard
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "datasets"
@@ -29,7 +30,11 @@ if "TLCOURSE_DATA" not in os.environ and (SHARED_DATA / "hymenoptera_data").is_d
     os.environ["TLCOURSE_DATA"] = str(SHARED_DATA)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-GUARD_DIR = Path(__file__).parent / "netguard"  # a sitecustomize that blocks sockets
+# The network, cut in one place: in this process (``offline_session``, ``no_network``), in the commands the
+# tests start (``offline``, ``run_offline``) and in the browser (``offline_page``); what "cut" means for
+# Python's sockets is ``netguard/socketguard.py``. (``make test`` also runs the whole suite in a network
+# namespace, ``.ci/offline``.)
+GUARD_DIR = Path(__file__).parent / "netguard"  # a sitecustomize that blocks sockets, for child processes
 
 
 def _unshare_works() -> bool:
@@ -41,13 +46,21 @@ def _unshare_works() -> bool:
 UNSHARE = _unshare_works()
 
 
-def run_offline(args: list[str], env: dict | None = None, timeout: int = 600, **kwargs):
-    """Run a command with no network: ``unshare -n`` where possible, else a socket guard."""
+def offline(args: list[str], env: dict | None = None) -> tuple[list[str], dict]:
+    """A command and its environment with no network (for ``subprocess.Popen``; ``run_offline`` runs one).
+
+    ``unshare -n`` where possible, else the socket guard in every Python process it starts.
+    """
     env = {**os.environ, **(env or {})}
     if UNSHARE:
-        args = ["unshare", "-n", *args]
-    else:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(GUARD_DIR), env.get("PYTHONPATH")]))
+        return ["unshare", "-n", *args], env
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(GUARD_DIR), env.get("PYTHONPATH")]))
+    return list(args), env
+
+
+def run_offline(args: list[str], env: dict | None = None, timeout: int = 600, **kwargs):
+    """Run a command with no network (``offline``), its output captured as text."""
+    args, env = offline(args, env)
     return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
@@ -55,44 +68,37 @@ def tlcourse_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "tlcourse", *args]
 
 
-_LOOPBACK = ("127.0.0.1", "::1", "localhost")
-
-
-def _loopback_only(original):
-    """Wrap a socket function so it refuses any address that is not loopback (or a Unix socket)."""
-
-    def guarded(*args, **kwargs):
-        address = args[1] if original.__name__ == "connect" else args[0]
-        host = address[0] if isinstance(address, tuple) else None
-        if host is not None and host not in _LOOPBACK:
-            raise OSError(f"network disabled by the tlcourse tests (tried {address})")
-        return original(*args, **kwargs)
-
-    return guarded
-
-
 @pytest.fixture(autouse=True, scope="session")
 def offline_session():
     """The whole suite runs as if offline: outside connections fail at once; localhost still works."""
-    patches = [(socket.socket, "connect"), (socket, "create_connection")]
-    saved = [(owner, name, getattr(owner, name)) for owner, name in patches]
-    for owner, name, original in saved:
-        setattr(owner, name, _loopback_only(original))
-    yield
-    for owner, name, original in saved:
-        setattr(owner, name, original)
+    with pytest.MonkeyPatch.context() as patch:
+        for owner, name, replacement in socketguard.replacements(loopback=True):
+            patch.setattr(owner, name, replacement)
+        yield
 
 
 @pytest.fixture
 def no_network(monkeypatch):
-    """In-process guard: any attempt to open a connection fails at once."""
+    """In-process guard: any attempt to open a connection or look up a name fails at once."""
+    for owner, name, replacement in socketguard.replacements(loopback=False):
+        monkeypatch.setattr(owner, name, replacement)
 
-    def refuse(*_args, **_kwargs):
-        raise OSError("network disabled by the test")
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+@pytest.fixture
+def toy_manifest(monkeypatch):
+    """``toy_manifest(*lessons)``: the course's lessons replaced by these (``tlcourse.manifest.Lesson`` each, or
+    a name), for as long as the test runs: everything that lists lessons reads the manifest."""
+    from tlcourse import manifest
+
+    def replace(*lessons):
+        entries = tuple(
+            entry if isinstance(entry, manifest.Lesson) else manifest.Lesson(i, entry, "none", "none")
+            for i, entry in enumerate(lessons, 1)
+        )
+        monkeypatch.setattr(manifest, "LESSONS", entries)
+        return entries
+
+    return replace
 
 
 @pytest.fixture(scope="session")
@@ -124,6 +130,23 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+def offline_page(browser, base: str):
+    """A new page of a Playwright browser that reaches only ``base`` (the local server): every other request
+    is refused, as for a reader offline. Returns the page and the list of the URLs it refused."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    refused: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith(base):
+            r.continue_()
+        else:
+            refused.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    return page, refused
 
 
 def chromium_executable() -> str:

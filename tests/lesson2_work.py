@@ -10,7 +10,9 @@ from pathlib import Path
 
 import nbformat
 
-LESSON = "02_what_is_transfer_learning"
+from tlcourse.manifest import by_number
+
+LESSON = by_number(2).name
 PREAMBLE = "import numpy as np\nimport keras\nfrom tlcourse.checks import check"
 KINDS = 'kinds = {"A": "inductive", "B": "transductive", "C": "inductive", "D": "transductive"}'
 TRANSFERRED = 'transferred = {"A": "parameters", "E": "instances", "F": "relational"}'

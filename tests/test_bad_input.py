@@ -19,18 +19,19 @@ LOADER = textwrap.dedent(
     import json, sys
     import numpy as np
     from tlcourse.datasets import load_dataset
-    from tlcourse.strategies import train_with_strategy
+    from tlcourse.catalogue import Recipe
+    from tlcourse.experiments import train_recipe
     data = load_dataset(sys.argv[1], 64, val_fraction=0.25, verbose=False)
     used = data.train.paths + data.val.paths
     images = np.concatenate([data.train.images, data.val.images])
-    run = train_with_strategy(data, "scratch", epochs=1, progress=False)
+    run = train_recipe(data, Recipe("scratch", head_epochs=1), progress=False).run
     print(json.dumps({
         "used": used,
         "skipped": {s.path: s.reason for s in data.skipped},
         "shape": list(images.shape[1:]),
         "dtype": str(images.dtype),
-        "trained_epochs": run.result.epochs,
-        "val_accuracy": run.result.val_accuracy,
+        "trained_epochs": len(run.history["loss"]),
+        "val_accuracy": run.val.accuracy,
     }))
     """
 )

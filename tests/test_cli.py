@@ -42,13 +42,16 @@ def test_predict_reports_an_unreadable_file_and_still_classifies_the_rest(photos
 def test_fit_head_on_ants_and_bees_beats_the_majority_class_clearly(tmp_path):
     result = run_offline(tlcourse_cmd("fit", "hymenoptera", "--strategy", "head", "--out", str(tmp_path / "run")))
     assert result.returncode == 0, result.stderr[-3000:]
+    assert not [line for line in result.stderr.splitlines() if "absl" in line or "oneDNN" in line], result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     val = data_root() / "hymenoptera_data" / "val"
     counts = [sum(1 for p in (val / c).iterdir() if p.is_file()) for c in ("ants", "bees")]
-    majority, n = max(counts) / sum(counts), sum(counts)
+    majority, n = max(counts) / sum(counts), summary["n_test"]  # the test half keeps the class proportions
     # guessing the larger class, plus three standard errors of an accuracy measured on n photos
-    assert summary["val_accuracy"] > majority + 3 * math.sqrt(majority * (1 - majority) / n), (summary, counts)
-    assert summary["strategy"] == "head" and summary["n_train"] == 244 and summary["n_val"] == 153
+    assert summary["test_accuracy"] > majority + 3 * math.sqrt(majority * (1 - majority) / n), (summary, counts)
+    assert summary["strategy"] == "head" and summary["n_train"] == 244 and summary["n_val"] + n == sum(counts) == 153
+    assert summary["fine_tune_epochs"] == 0 and summary["fine_tune_best_epoch"] is None
+    assert 1 <= summary["head_best_epoch"] <= summary["head_epochs"] == summary["epochs"]
     assert [p.rsplit("/", 1)[-1] for p in summary["skipped_files"]] == ["imageNotFound.gif"]
     assert summary["train_seconds"] > 0
     assert (tmp_path / "run" / "model.keras").stat().st_size > 1_000_000
@@ -83,6 +86,7 @@ def test_fit_scratch_on_a_tiny_subset_runs_end_to_end(tmp_path):
         (["fit", "hymenoptera", "--backbone", "resnet18"], "unknown backbone"),
         (["fit", "hymenoptera", "--per-class", "1000"], "use at most"),
         (["fit", "hymenoptera", "--image-size", "16"], "at least 32 px"),
+        (["fit", "hymenoptera", "--fine-tune-lr", "3"], "outside (0, 1)"),
     ],
 )
 def test_user_errors_end_with_one_clear_line_and_exit_2(args, message):

@@ -6,25 +6,32 @@ import nbformat
 import numpy as np
 
 from tlcourse.course import run_course
+from tlcourse.manifest import by_number
 
 
-def _notebook(path, code_cells):
+def _notebook(path, code_cells, params="QUICK = False"):
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("QUICK = False")
+    params = nbformat.v4.new_code_cell(params)
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params] + [nbformat.v4.new_code_cell(c) for c in code_cells]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
 
 
-def test_run_collects_each_lessons_numbers_and_passes_quick(tmp_path, capsys):
+def test_run_collects_each_lessons_numbers_and_passes_quick(tmp_path, capsys, toy_manifest):
+    from tlcourse.manifest import Lesson
+
+    toy_manifest(Lesson(1, "01_a", "none", "none", quick={"X": 0.5}), "02_b")
     lessons = tmp_path / "lessons"
     lessons.mkdir()
-    _notebook(lessons / "01_a.ipynb", ["from tlcourse.results import record", "record('01_a', quick=QUICK, x=0.5)"])
+    record = "record('01_a', quick=QUICK, x=X)"
+    _notebook(lessons / "01_a.ipynb", ["from tlcourse.results import record", record], params="QUICK = False\nX = 0.1")
     _notebook(lessons / "02_b.ipynb", ["from tlcourse.results import record", "record('02_b', y=2)"])
+    _notebook(lessons / "03_not_listed.ipynb", ["raise ValueError('a notebook the manifest does not list ran')"])
     assert run_course(lessons, tmp_path / "build", quick=True) == 0
     results = json.loads((tmp_path / "build" / "results.json").read_text())
-    assert results["01_a"]["quick"] is True and results["01_a"]["x"] == 0.5
+    assert results["01_a"]["quick"] is True and results["01_a"]["x"] == 0.5  # the manifest's quick parameters
+    assert "03_not_listed" not in results
     assert results["02_b"]["y"] == 2 and results["02_b"]["seconds"] > 0
     assert all(results[n]["peak_memory_mb"] > 10 for n in ("01_a", "02_b"))  # a Python kernel holds tens of MB
     assert (tmp_path / "build" / "executed" / "01_a.ipynb").exists()
@@ -36,7 +43,8 @@ def test_run_collects_each_lessons_numbers_and_passes_quick(tmp_path, capsys):
     assert "01_a" in report and "02_b" in report and "quick mode" in report
 
 
-def test_the_kernels_log_goes_beside_the_executed_notebook_over_unix_sockets(tmp_path, capsys):
+def test_the_kernels_log_goes_beside_the_executed_notebook_over_unix_sockets(tmp_path, capsys, toy_manifest):
+    toy_manifest("01_a")
     lessons = tmp_path / "lessons"
     lessons.mkdir()
     code = (
@@ -54,7 +62,8 @@ def test_the_kernels_log_goes_beside_the_executed_notebook_over_unix_sockets(tmp
     assert not list(tmp_path.glob("lessons/kernel*"))  # no socket files left beside the lessons
 
 
-def test_a_failing_lesson_is_reported_and_the_others_still_run(tmp_path, capsys):
+def test_a_failing_lesson_is_reported_and_the_others_still_run(tmp_path, capsys, toy_manifest):
+    toy_manifest("01_bad", "02_ok")
     lessons = tmp_path / "lessons"
     lessons.mkdir()
     _notebook(lessons / "01_bad.ipynb", ["raise ValueError('boom')"])
@@ -68,7 +77,7 @@ def test_a_failing_lesson_is_reported_and_the_others_still_run(tmp_path, capsys)
 def test_a_headline_says_what_its_own_numbers_show():
     from tlcourse.headlines import headline
 
-    lesson = "05_scratch_vs_pretrained"
+    lesson = by_number(5).name
     numbers = {"test_accuracy_frozen": 0.85, "test_accuracy_frozen_se": 0.01, "test_accuracy_scratch": 0.7, "seeds": 3}
     won = headline(lesson, {**numbers, "frozen_minus_scratch_se": 5.0})
     assert won.startswith("frozen pretrained beats scratch (test balanced acc.): 0.850 ± 0.010 vs 0.700, 3 seeds")
@@ -90,23 +99,26 @@ def test_a_headline_says_what_its_own_numbers_show():
         "finetune_solar_image_size": 160,
         "finetune_seeds": 3,
     }
-    won = headline("04_fine_tuning_strategies", {**lesson4, "finetune_solar_gain_balanced_se": 3.0})
+    won = headline(by_number(4).name, {**lesson4, "finetune_solar_gain_balanced_se": 3.0})
     assert won == "solar cells (1837 train, 160 px, 3 seeds, test balanced acc.): some 0.84 beats head 0.79 (+3.0 s.e.)"
-    tied = headline("04_fine_tuning_strategies", {**lesson4, "finetune_solar_gain_balanced_se": 1.2})
+    tied = headline(by_number(4).name, {**lesson4, "finetune_solar_gain_balanced_se": 1.2})
     assert "some 0.84 ties head 0.79 (+1.2 s.e.)" in tied, "a gain inside 2 standard errors is not a win"
     solar = {**lesson4, "finetune_solar_gain_balanced_se": 3.0}
     fashion = {k.replace("solar", "fashion"): v for k, v in solar.items() if "solar" in k}
-    both = headline("04_fine_tuning_strategies", {**solar, **fashion, "finetune_fashion_seeds": 1})
+    both = headline(by_number(4).name, {**solar, **fashion, "finetune_fashion_seeds": 1})
     assert "solar cells (1837 train, 160 px, 3 seeds" in both and "Fashion-MNIST (1837 train, 160 px, 1 seed," in both
 
 
-def test_every_lesson_has_a_headline():
+def test_every_lesson_has_a_headline_and_a_master():
     from pathlib import Path
 
+    from tlcourse import manifest
     from tlcourse.course import lesson_notebooks
-    from tlcourse.headlines import HEADLINES
+    from tlcourse.headlines import headlines
 
-    assert set(HEADLINES) == {p.stem for p in lesson_notebooks(Path(__file__).parents[1] / "solutions")}
+    assert list(headlines()) == manifest.lesson_names()
+    masters = lesson_notebooks(Path(__file__).parents[1] / "solutions")
+    assert [p.stem for p in masters] == manifest.lesson_names()
 
 
 def test_mixed_precision_is_one_switch_and_keeps_the_softmax_in_float32():

@@ -84,18 +84,6 @@ def test_training_above_the_cut_moves_the_weights_as_fit_does(data):
     assert cached.notes["cut"] == split_at_cut(above).block == "block5", "'some' trains block6 and up"
 
 
-def test_strategies_fine_tune_above_the_cut_only_without_augmentation(data):
-    from tlcourse.freeze import blocks, strategy_frozen_count
-    from tlcourse.strategies import train_with_strategy
-
-    plain = train_with_strategy(data, "most", epochs=1, fine_tune_epochs=1, augment=False, progress=False)
-    names = list(blocks(plain.model))
-    assert plain.result.notes["cut"] == names[strategy_frozen_count("most", len(names)) - 1]
-    assert plain.result.epochs == 2
-    augmented = train_with_strategy(data, "most", epochs=1, fine_tune_epochs=1, augment=True, progress=False)
-    assert "cut" not in augmented.result.notes, "augmented images change the activations: through the base"
-
-
 def test_the_flop_bound_grows_as_the_cut_moves_up():
     from tlcourse.bench import partial_bound
     from tlcourse.compute import count_flops

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tlcourse.checks import PUBLIC_FILE, plain
+from tlcourse.checks import PUBLIC_FILE, plain, public_results, public_results_difference, write_public_results
 from tlcourse.errors import CourseError
 from tlcourse.release import release
-from tlcourse.studentcopy import public_results, public_results_difference, write_public_results
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,12 +21,13 @@ import pytest
 
 from tlcourse.checks import exercises_of, lessons
 from tlcourse.grading.intake import parse_notebook, safe_name, unchanged_release
+from tlcourse.manifest import by_number
 
 from lesson2_work import LIGHT, LIGHT_PREAMBLE, write_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "build" / "test-artifacts"
-LESSON2 = "02_what_is_transfer_learning"
+LESSON2 = by_number(2).name
 
 
 def _grades(out: Path) -> dict[tuple[str, str], dict]:
@@ -52,7 +53,7 @@ def _grade(submissions: Path, out: Path, *args: str, env: dict | None = None) ->
     return result
 
 
-WHOLE = "06_when_to_transfer"  # the master the box runs whole: three data sets, scratch, frozen and the cut cache
+WHOLE = by_number(6).name  # the master the box runs whole: three data sets, scratch, frozen and the cut cache
 
 
 def _definitions(cell: nbformat.NotebookNode) -> list[str]:
@@ -137,7 +138,7 @@ def test_missing_notebooks_score_zero_with_the_reason(course_batch):
     _, grades, runs = course_batch
     row = grades[("partial", "1.1")]
     assert row["status"] == "missing" and "not submitted" in row["message"] and float(row["points"]) == 0
-    assert runs[("partial", "01_why_scratch_is_hard.ipynb")]["status"] == "missing"
+    assert runs[("partial", by_number(1).notebook)]["status"] == "missing"
     assert float(grades[("partial", "2.1")]["points"]) == 4
 
 
@@ -158,7 +159,7 @@ def test_the_released_copy_is_recognised_from_what_is_written_in_it_and_nothing_
     """Running and saving it changes nothing; one character written, a cell added or removed: it is run."""
     data = (ROOT / "lessons" / f"{LESSON2}.ipynb").read_bytes()
     assert unchanged_release(parse_notebook(data, "a"), LESSON2)
-    assert not unchanged_release(parse_notebook(data, "a"), "01_why_scratch_is_hard")  # another lesson's copy
+    assert not unchanged_release(parse_notebook(data, "a"), by_number(1).name)  # another lesson's copy
 
     def changed(edit) -> bool:
         nb = json.loads(data)
@@ -245,7 +246,7 @@ def test_a_hidden_tests_file_that_registers_nothing_is_an_error(one_student, tmp
     assert result.returncode == 2
     assert (
         result.stderr.strip().splitlines()[-1].startswith("tlcourse: error:")
-        and "registers no hidden test" in result.stderr
+        and "defines no hidden test" in result.stderr
     )
     assert not (tmp_path / "out" / "grades.csv").exists()
 

@@ -41,13 +41,15 @@ from pathlib import Path
 
 import pytest
 
+from tlcourse.manifest import by_number
+
 from conftest import CHROMIUM_ARGS, chromium_executable, tlcourse_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "build" / "test-artifacts"
 PROXY = ROOT / "build" / "hub-node" / "node_modules" / ".bin" / "configurable-http-proxy"
 TLJH_CONFIG = ROOT / "deploy" / "tljh" / "tlcourse.py"
-LESSON = "04_fine_tuning_strategies"
+LESSON = by_number(4).name
 # Two students who must reach different advice, so each page shows its own kernel's state.
 STUDENTS = {"ada": (30, "different from ImageNet"), "grace": (5000, "similar to ImageNet")}
 TOGGLED = "block5"  # the FreezeControl toggle each student clicks after Apply

@@ -15,7 +15,7 @@ import pytest
 from tests.lesson2_work import FULL, HONEST, LESSON, PREAMBLE
 from tlcourse.checks import REGISTRY, keys, plain
 from tlcourse.checks.probe import probe
-from tlcourse.grading import judge
+from tlcourse.grading import judge, judging
 
 WRONG = {
     "2.3": "def nearest_centroid(train_x, train_y, x):\n    return np.full(len(x), np.asarray(train_y)[0])",
@@ -54,12 +54,12 @@ def _plain(feedback) -> list[dict]:
 def test_a_serving_judge_gives_the_verdicts_of_fresh_judges_and_what_it_leaves_goes_to_them(
     requests, tmp_path, monkeypatch
 ):
-    fresh = {name: _plain(judge.judge_in_subprocess(r, tmp_path)) for name, r in requests.items()}
+    fresh = {name: _plain(judging.judge_in_subprocess(r, tmp_path)) for name, r in requests.items()}
     assert {f["exercise"]: f["points"] for f in fresh["honest"]} == FULL
     wrong_points = {f["exercise"]: f["points"] for f in fresh["wrong"]}
     assert wrong_points["2.3"] < FULL["2.3"] and wrong_points["2.4"] < FULL["2.4"], wrong_points
 
-    serving = judge.ServingJudge(None)
+    serving = judging.ServingJudge(None)
     try:
         order = ["honest", "wrong", "honest"]
         served = [serving.verdicts(requests[name]) for name in order]
@@ -72,10 +72,10 @@ def test_a_serving_judge_gives_the_verdicts_of_fresh_judges_and_what_it_leaves_g
         serving.proc.kill()
         serving.proc.wait()
         monkeypatch.setattr(serving, "usable", lambda hidden_file: True)  # so it is the one judge_notebook uses
-        judge._SERVING.judge = serving
-        feedback = judge.judge_notebook(requests["honest"], tmp_path)
+        judging._SERVING.judge = serving
+        feedback = judging.judge_notebook(requests["honest"], tmp_path)
     finally:
-        judge.close_judges()
+        judging.close_judges()
         serving.close()
     assert _plain(feedback) == fresh["honest"]
-    assert getattr(judge._SERVING, "judge", None) is None
+    assert getattr(judging._SERVING, "judge", None) is None

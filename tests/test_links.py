@@ -7,11 +7,12 @@ import pytest
 
 from tlcourse.errors import CourseError
 from tlcourse.links import lesson_links, links_markdown
+from tlcourse.manifest import by_number
 
 from conftest import run_offline, tlcourse_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSON = "04_fine_tuning_strategies"
+LESSON = by_number(4).name
 
 
 def test_hub_link_pulls_the_repository_and_opens_the_lesson_in_lab():

@@ -26,6 +26,7 @@ import pytest
 
 import tlcourse
 from tlcourse.grading.intake import safe_name as safe_label
+from tlcourse.manifest import by_number
 
 from lesson2_work import (
     ANSWER_21,
@@ -338,11 +339,11 @@ HOSTILE = {
 
 ROOT_KEY = "ROOTKEY-" + secrets.token_hex(12)  # in a root-only (0600) file on a path the box can see
 L1, L3, L4, L5, L6 = (
-    "01_why_scratch_is_hard",
-    "03_imagenet_and_pretrained_models",
-    "04_fine_tuning_strategies",
-    "05_scratch_vs_pretrained",
-    "06_when_to_transfer",
+    by_number(1).name,
+    by_number(3).name,
+    by_number(4).name,
+    by_number(5).name,
+    by_number(6).name,
 )
 FORGE_OBSERVERS = """
 import numpy as np

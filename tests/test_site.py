@@ -1,11 +1,12 @@
 """The course website: built with the network cut, then every page opened in Chromium.
 
-The site is built from the lessons nbval ran earlier in this session (root ``conftest.py`` keeps
-them as executed notebooks, so each lesson runs once for both checks); run alone, this test runs
-them itself with ``tlcourse run --quick``. In the browser, every request that leaves the local
-server is refused (a reader offline): every image must load, every local link and anchor must
-resolve, widgets must show their text summary (never a widget's repr), search must find a word.
-Screenshots of the home page and lesson 4 go to ``build/test-artifacts/``.
+The site is built from the lessons nbval ran earlier in this session (the plugin
+``tests/plugins/nbval_executed.py`` keeps them as executed notebooks, so each lesson runs once for
+both checks); run alone, this test runs them itself with ``tlcourse run --quick``. In the browser,
+every request that leaves the local server is refused (a reader offline): every image must load,
+every local link and anchor must resolve, widgets must show their text summary (never a widget's
+repr), search must find a word. Screenshots of the home page and lesson 4 go to
+``build/test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ import nbformat
 import pytest
 
 from tlcourse.course import lesson_notebooks
+from tlcourse.manifest import by_number
 from tlcourse.results import collect
 
-from conftest import CHROMIUM_ARGS, chromium_executable, run_offline, tlcourse_cmd
+import nbval_executed
+from conftest import CHROMIUM_ARGS, chromium_executable, offline_page, run_offline, tlcourse_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "build" / "test-artifacts"
@@ -33,22 +36,13 @@ WIDGETS = ("FreezeControl", "StrategyAdvisor", "PhotoClassifier")
 REPR = re.compile(r"\b(VBox|HBox|IntProgress|ToggleButton|IntSlider|FreezeControl|StrategyAdvisor|PhotoClassifier)\(")
 
 
-def _root_conftest(config):
-    """The root conftest.py as pytest loaded it (it keeps what nbval ran)."""
-    for plugin in config.pluginmanager.get_plugins():
-        if getattr(plugin, "__file__", None) == str(ROOT / "conftest.py"):
-            return plugin
-    raise LookupError("the root conftest.py is not loaded")
-
-
-def _executed(tmp: Path, config) -> tuple[Path, Path]:
+def _executed(tmp: Path) -> tuple[Path, Path]:
     """Executed lessons and their results.json: nbval's of this session, else a quick run now."""
-    conftest = _root_conftest(config)
-    passed = conftest.write_executed()
+    passed = nbval_executed.write_executed()  # the plugin pytest loaded (-p nbval_executed): what nbval ran
     if all(passed.get(stem) for stem in LESSONS):
         results = tmp / "results.json"
-        results.write_text(json.dumps(collect(conftest.NBVAL_RUN / "results")))
-        return conftest.NBVAL_RUN / "executed", results
+        results.write_text(json.dumps(collect(nbval_executed.NBVAL_RUN / "results")))
+        return nbval_executed.NBVAL_RUN / "executed", results
     run = run_offline(
         tlcourse_cmd("run", "--quick", "--lessons", str(ROOT / "lessons"), "--out", str(tmp)), timeout=900
     )
@@ -58,8 +52,10 @@ def _executed(tmp: Path, config) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, pytestconfig):
+    loaded = pytestconfig.pluginmanager.get_plugin("nbval_executed")
+    assert loaded is nbval_executed, "the plugin nbval_executed is not loaded (-p nbval_executed, pyproject.toml)"
     tmp = tmp_path_factory.mktemp("site")
-    executed, results = _executed(tmp, pytestconfig)
+    executed, results = _executed(tmp)
     args = ["site", "--executed", str(executed), "--results", str(results), "--out", str(tmp / "site"), "--quick"]
     args += ["--repo", "https://github.com/example/tlcourse-student", "--hub", "https://hub.example.edu"]
     built = run_offline(tlcourse_cmd(*args), timeout=600)  # no network: Jupyter Book 1.x needs none
@@ -86,21 +82,6 @@ def browser():
         browser.close()
 
 
-def _offline_page(browser, base: str):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    refused: list[str] = []
-
-    def route(r):
-        if r.request.url.startswith(base):
-            r.continue_()
-        else:
-            refused.append(r.request.url)
-            r.abort()
-
-    page.route("**/*", route)
-    return page, refused
-
-
 def _widget_summaries(executed: Path, stem: str) -> list[str]:
     """The first line of every widget summary the executed lesson displayed."""
     nb = nbformat.read(executed / f"{stem}.ipynb", as_version=4)
@@ -123,7 +104,7 @@ def _local_target(html: Path, page_url: str, href: str, base: str) -> tuple[Path
 
 
 def test_the_home_page_maps_the_course_and_its_results(site, server, browser):
-    page, _ = _offline_page(browser, server)
+    page, _ = offline_page(browser, server)
     page.goto(server + "index.html", wait_until="load")
     text = page.inner_text("main")
     for stem in LESSONS:
@@ -140,7 +121,7 @@ def test_every_page_loads_its_images_links_and_widget_summaries(site, server, br
     pages = ["index.html", "search.html"] + [f"{stem}.html" for stem in LESSONS]
     problems = []
     for name in pages:
-        page, _ = _offline_page(browser, server)
+        page, _ = offline_page(browser, server)
         page.goto(server + name, wait_until="load")
         images = page.eval_on_selector_all("img", "els => els.map(e => [e.src, e.complete && e.naturalWidth > 0])")
         problems += [f"{name}: image did not load: {src}" for src, ok in images if not ok]
@@ -168,13 +149,13 @@ def test_every_page_loads_its_images_links_and_widget_summaries(site, server, br
 
 
 def test_the_widgets_of_lesson_4_are_on_its_page_as_text(site):
-    summaries = _widget_summaries(site["executed"], "04_fine_tuning_strategies")
+    summaries = _widget_summaries(site["executed"], by_number(4).name)
     assert any(s.startswith("FreezeControl:") for s in summaries)
     assert any(s.startswith("StrategyAdvisor:") for s in summaries)
 
 
 def test_search_finds_a_word_of_the_lessons(site, server, browser):
-    page, _ = _offline_page(browser, server)
+    page, _ = offline_page(browser, server)
     page.goto(server + "search.html?q=BatchNormalization", wait_until="load")
     page.wait_for_selector("#search-results li", timeout=30_000)
     assert page.locator("#search-results li").count() >= 1

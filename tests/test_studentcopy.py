@@ -56,7 +56,8 @@ def test_student_copy_has_no_answers_and_no_outputs():
     assert len(nb.cells) == 2
 
 
-def test_generate_writes_then_reports_nothing_stale(tmp_path):
+def test_generate_writes_then_reports_nothing_stale(tmp_path, toy_manifest):
+    toy_manifest("01_x")
     solutions, lessons = tmp_path / "solutions", tmp_path / "lessons"
     solutions.mkdir()
     nbformat.write(_master(), solutions / "01_x.ipynb")
@@ -68,3 +69,5 @@ def test_generate_writes_then_reports_nothing_stale(tmp_path):
     assert generate(solutions, lessons, check=True) == ["01_x.ipynb"]
     (lessons / "02_orphan.ipynb").write_text("{}")
     assert "02_orphan.ipynb (no master)" in generate(solutions, lessons, check=True)
+    nbformat.write(_master(), solutions / "03_unlisted.ipynb")  # a master the manifest does not list yet
+    assert any(s.startswith("03_unlisted.ipynb (not a lesson") for s in generate(solutions, lessons, check=True))

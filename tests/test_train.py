@@ -51,7 +51,7 @@ def test_epochs_to_a_target_accuracy():
 def test_saved_model_reloads_with_the_same_predictions(lite0, small, tmp_path):
     model = compile_classifier(transfer_model(lite0, 2))
     result = fit_cached(model, small, epochs=1, progress=False)
-    save_run(model, result, {"val_accuracy": result.val_accuracy}, tmp_path / "run")
+    save_run(model, result.history, {"val_accuracy": result.val_accuracy}, tmp_path / "run")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["history.json", "model.keras", "summary.json"]
     reloaded = keras.models.load_model(tmp_path / "run" / "model.keras")
     x = small.val.images[:4].astype(np.float32)

@@ -11,7 +11,11 @@ Four measurements, printed as tables and written as JSON (default ``build/bench.
 3. ``partial_finetune``: fine-tuning ``some`` on all solar-cell images at 160 px through the base
    vs on activations cached at the cut (``tlcourse.cut``), against the FLOP bound;
    ``comparison``: scratch vs frozen vs fine-tuned on ants/bees, mean +- sd over 3 seeds;
-   ``best_pretrained``: the frozen head on each offline backbone at its native size;
+   ``best_pretrained``: the frozen head on each offline backbone at its native size. These two
+   train with the course's engine (``tlcourse.experiments.train_recipe``, lesson 4's recipe): each
+   run keeps its best epoch on half the validation photos and is scored on the other half
+   (``with_test_split(0.5, seed=0)``), the accuracy reported; (1) and (2) time the mechanisms the
+   engine is built on (``fit``, ``fit_cached``, ``fit_above_cut``) side by side;
 4. ``course``: wall seconds of each lesson and of the whole course (quick and default).
 
 Benchmarks report; nothing here is a pass/fail threshold.
@@ -24,6 +28,7 @@ import os
 import platform
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -235,7 +240,7 @@ def partial_finetune(epochs: int = 4, image_size: int = 160, strategy: str = "so
     """
     import keras
 
-    from tlcourse.catalogue import FINE_TUNE_LR_FACTOR
+    from tlcourse.catalogue import Recipe
     from tlcourse.cut import fit_above_cut, split_at_cut
     from tlcourse.datasets import load_dataset
     from tlcourse.freeze import apply_strategy
@@ -253,7 +258,7 @@ def partial_finetune(epochs: int = 4, image_size: int = 160, strategy: str = "so
         model = transfer_model(load_backbone("efficientnet_lite0", data.input_shape), 2)
         model.get_layer("head").set_weights(head)
         apply_strategy(model, strategy)
-        compile_classifier(model, 1e-3 / FINE_TUNE_LR_FACTOR)
+        compile_classifier(model, Recipe().fine_tune_lr)  # lesson 4's phase-2 rate
         timer = _epoch_timer()
         if way == "through_base":
             result = fit(model, data, epochs, augment=False, seed=seed, callbacks=[timer], progress=False)
@@ -288,63 +293,69 @@ def comparison(
     image_size: int = 160,
     scratch_epochs: int = 30,
     head_epochs: int = 20,
-    fine_tune_epochs: int = 3,
+    fine_tune_epochs: int = 5,
     backbone: str = "efficientnet_lite0",
 ) -> dict:
-    """Scratch vs frozen vs fine-tuned on ants/bees: validation accuracy mean +- sd, wall seconds."""
-    from tlcourse.datasets import load_dataset
-    from tlcourse.strategies import train_with_strategy
+    """Scratch vs frozen vs fine-tuned (``some``) on ants/bees: test accuracy mean +- sd, wall seconds.
 
-    data = load_dataset("hymenoptera", image_size, verbose=False)
-    runs = {
-        "scratch": ("scratch", scratch_epochs, 0),
-        "frozen": ("head", head_epochs, 0),
-        "fine_tuned": ("some", head_epochs, fine_tune_epochs),
+    Lesson 4's recipe (``tlcourse.catalogue.Recipe``) for the pretrained runs; the scratch CNN with
+    augmentation, as lessons 1 and 5 train it. Every run keeps its best validation epoch.
+    """
+    from tlcourse.catalogue import TEST_FRACTION, TEST_SEED, Recipe
+    from tlcourse.datasets import load_dataset
+    from tlcourse.experiments import train_recipe
+
+    data = load_dataset("hymenoptera", image_size, verbose=False).with_test_split(TEST_FRACTION, seed=TEST_SEED)
+    recipes = {
+        "scratch": Recipe("scratch", head_epochs=scratch_epochs, augment=True),
+        "frozen": Recipe("head", backbone, head_epochs=head_epochs),
+        "fine_tuned": Recipe("some", backbone, head_epochs=head_epochs, fine_tune_epochs=fine_tune_epochs),
     }
     out = {}
-    for label, (strategy, epochs, tune) in runs.items():
-        accuracies, seconds = [], []
+    for label, recipe in recipes.items():
+        accuracies, seconds, epochs = [], [], 0
         for seed in seeds:
             start = time.perf_counter()
-            run = train_with_strategy(
-                data, strategy, backbone, epochs=epochs, fine_tune_epochs=tune, seed=seed, progress=False
-            )
+            trained = train_recipe(data, replace(recipe, seed=seed), progress=False)
             seconds.append(time.perf_counter() - start)
-            accuracies.append(run.result.val_accuracy)
+            accuracies.append(trained.run.test.accuracy)
+            epochs = trained.summary()["epochs"]
         out[label] = {
             "mean": statistics.mean(accuracies),
             "sd": statistics.stdev(accuracies) if len(seeds) > 1 else 0.0,
             "accuracies": accuracies,
             "seconds": seconds,
-            "epochs": epochs + tune,
+            "epochs": epochs,
         }
-    return {"image_size": image_size, "runs": out}
+    return {"image_size": image_size, "n_test": len(data.test), "runs": out}
 
 
 NATIVE_SIZES = {name: CATALOGUE[name].native_size for name in OFFLINE_BACKBONES}
 
 
 def best_pretrained(seeds=(0, 1, 2), epochs: int = 20, backbones=None) -> dict:
-    """Frozen head on every offline backbone at 160 px and at its native size, mean +- sd over seeds.
+    """Frozen head on every offline backbone at 160 px and at its native size: test accuracy mean +- sd over seeds.
 
     The larger EfficientNet-Lite variants at the size they were trained at are where a frozen
-    base does best; this is the "best pretrained" figure of the benchmark.
+    base does best; this is the "best pretrained" figure of the benchmark. Lesson 4's recipe,
+    phase 1 only (``strategy="head"``), best validation epoch kept.
     """
+    from tlcourse.catalogue import TEST_FRACTION, TEST_SEED, Recipe
     from tlcourse.datasets import load_dataset
-    from tlcourse.strategies import train_with_strategy
+    from tlcourse.experiments import train_recipe
 
     configs = [("efficientnet_lite0", 160)] + [(name, size) for name, size in NATIVE_SIZES.items()]
     out = {}
     for name, size in configs:
         if backbones is not None and name not in backbones:
             continue
-        data = load_dataset("hymenoptera", size, verbose=False)
+        data = load_dataset("hymenoptera", size, verbose=False).with_test_split(TEST_FRACTION, seed=TEST_SEED)
         accuracies, seconds = [], []
         for seed in seeds:
             start = time.perf_counter()
-            run = train_with_strategy(data, "head", name, epochs=epochs, seed=seed, progress=False)
+            trained = train_recipe(data, Recipe("head", name, head_epochs=epochs, seed=seed), progress=False)
             seconds.append(time.perf_counter() - start)
-            accuracies.append(run.result.val_accuracy)
+            accuracies.append(trained.run.test.accuracy)
         out[f"{name}@{size}"] = {
             "mean": statistics.mean(accuracies),
             "sd": statistics.stdev(accuracies) if len(seeds) > 1 else 0.0,
@@ -381,7 +392,7 @@ def run_bench(quick: bool, out: Path, lessons: Path = Path("lessons")) -> dict:
     report["partial_finetune"] = partial_finetune(epochs=3 if quick else 4)
     print(format_partial(report["partial_finetune"]), flush=True)
     if quick:  # the scratch CNN dominates: lesson 5's size (96 px), fewer epochs
-        report["comparison"] = comparison(image_size=96, scratch_epochs=8, fine_tune_epochs=1)
+        report["comparison"] = comparison(image_size=96, scratch_epochs=8, fine_tune_epochs=2)
     else:
         report["comparison"] = comparison()
     size = report["comparison"]["image_size"]
@@ -448,7 +459,7 @@ def format_partial(p: dict) -> str:
 
 
 def format_comparison(c: dict, title: str = "scratch vs pretrained") -> str:
-    lines = [f"ants/bees validation accuracy, mean ± sd over seeds: {title}"]
+    lines = [f"ants/bees test accuracy (best validation epoch kept), mean ± sd over seeds: {title}"]
     lines += [
         f"  {k:<24} {v['mean']:.3f} ± {v['sd']:.3f}   {sum(v['seconds']) / len(v['seconds']):6.1f} s per run"
         for k, v in c.items()

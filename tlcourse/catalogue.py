@@ -2,8 +2,8 @@
 
 One place, importing neither Keras nor NumPy, so that what only needs a name (the CLI's
 parser, ``tlcourse --help``, a check that validates a strategy) never loads TensorFlow.
-``tlcourse.backbones``, ``tlcourse.freeze``, ``tlcourse.strategies`` and the checks read
-their names, sizes and advice from here.
+``tlcourse.backbones``, ``tlcourse.freeze``, the training engine (``tlcourse.experiments``), the
+CLI and the checks read their names, sizes, advice and the default recipe from here.
 
 The strategy table (target data size x similarity to ImageNet):
 
@@ -74,7 +74,68 @@ STRATEGY_ADVICE = {
     "head": "small target set, similar to ImageNet: freeze the base, train the head",
 }
 LARGE_PER_CLASS = 1000  # from about this many labelled images per class, a target set counts as large
-FINE_TUNE_LR_FACTOR = 100  # fine-tuning after the head: the learning rate divided by this
+SCHEDULES = ("constant", "cosine")  # a fine-tuning run's learning rate over its epochs
+
+# Lesson 4's single run, the defaults of ``tlcourse fit`` and of ``Recipe``: see ``Recipe``.
+IMAGE_SIZE = 160  # lesson 4's GRID_IMAGE_SIZE (section 6, the strategy experiment)
+TEST_FRACTION, TEST_SEED = 0.5, 0  # section 6's test split: with_test_split(0.5, seed=0) of the validation images
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one model is trained end to end by ``tlcourse.experiments.train_recipe`` (and ``tlcourse fit``).
+
+    The defaults are lesson 4's recipe (its master notebook in ``solutions/``: its parameters
+    cell and section 6, whose headline numbers BENCHMARKS.md §10 records):
+
+    - ``strategy="some"``: what section 6 unfreezes beside the head (``GRID_STRATEGIES``);
+    - ``head_epochs=20``, ``head_lr=1e-3``: phase 1, the new head on the frozen base (``HEAD_EPOCHS``,
+      ``HEAD_LR``), the best validation epoch kept;
+    - ``fine_tune_epochs=5``, ``schedule="cosine"``: phase 2 (``GRID_EPOCHS``, ``GRID_SCHEDULE``: the rate
+      falls along a cosine, ``tlcourse.experiments.cosine_schedule``), the best validation epoch kept;
+    - ``fine_tune_lr=1e-4``: the rate the lesson's headline run chose on validation from ``FINE_TUNE_LRS``
+      (1e-3, 1e-4, 1e-5) for the solar cells (BENCHMARKS.md §10, 2026-12-05), which the lesson then fixes
+      for Fashion-MNIST (``LARGE_LR``); a new optimizer at this rate after the head, 10x below ``head_lr``;
+    - ``augment=False``: section 6 trains on activations cached at the cut, without augmentation;
+      ``True`` trains every phase through the base on augmented images, with the same rules otherwise;
+    - ``batch_size=32``: the course's training functions' default (``tlcourse.train``).
+
+    The image size (``IMAGE_SIZE``) and the test split (``TEST_FRACTION``, ``TEST_SEED``) belong to the
+    data; they are above. ``scratch`` trains the small CNN from random weights for ``head_epochs``
+    epochs at ``head_lr`` (its one phase; it has no fine-tuning phase); ``head`` stops after phase 1.
+    """
+
+    strategy: str = "some"
+    backbone: str = DEFAULT_BACKBONE
+    head_epochs: int = 20
+    fine_tune_epochs: int = 5
+    head_lr: float = 1e-3
+    fine_tune_lr: float = 1e-4
+    schedule: str = "cosine"
+    augment: bool = False
+    seed: int = 0
+    batch_size: int = 32
+
+    def __post_init__(self):
+        check_strategy(self.strategy, scratch=True)
+        if self.strategy != "scratch":
+            backbone_info(self.backbone)
+        if self.head_epochs < 1 or self.fine_tune_epochs < 0 or self.batch_size < 1:
+            raise CourseError(
+                "epochs must be at least 1 (fine-tuning: 0 or more) and the batch size at least 1, got "
+                f"head_epochs={self.head_epochs}, fine_tune_epochs={self.fine_tune_epochs}, "
+                f"batch_size={self.batch_size}"
+            )
+        for name in ("head_lr", "fine_tune_lr"):
+            if not (0 < getattr(self, name) < 1):
+                raise CourseError(f"learning rate {name}={getattr(self, name)} is outside (0, 1): try 1e-3 or 1e-4")
+        if self.schedule not in SCHEDULES:
+            raise CourseError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+
+    @property
+    def fine_tunes(self) -> bool:
+        """True when a phase 2 runs: a pretrained strategy that unfreezes something, for at least one epoch."""
+        return self.strategy not in ("scratch", "head") and self.fine_tune_epochs > 0
 
 
 def backbone_info(name: str) -> BackboneInfo:

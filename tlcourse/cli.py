@@ -22,8 +22,10 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tlcourse.catalogue import ALL_STRATEGIES, CATALOGUE, DEFAULT_BACKBONE  # no Keras: --help stays fast
+    # no Keras: --help stays fast
+    from tlcourse.catalogue import ALL_STRATEGIES, CATALOGUE, DEFAULT_BACKBONE, IMAGE_SIZE, SCHEDULES, Recipe
 
+    recipe = Recipe()  # lesson 4's: the defaults of fit
     parser = argparse.ArgumentParser(prog="tlcourse", description="Transfer learning course tools.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -33,23 +35,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=_positive, default=5)
     p.add_argument("--image-size", type=_positive, default=None, help="default: the backbone's native size")
 
-    p = sub.add_parser("fit", help="train a classifier on a data set or a folder of class folders")
-    p.add_argument("data", help="hymenoptera, elpv, or a folder of class subfolders")
-    p.add_argument("--backbone", default=DEFAULT_BACKBONE, help=f"one of {', '.join(CATALOGUE)}")
-    p.add_argument("--strategy", default="head", choices=ALL_STRATEGIES)
-    p.add_argument("--epochs", type=_positive, default=20, help="epochs (for the head, when pretrained)")
-    p.add_argument("--fine-tune-epochs", type=int, default=5, help="extra epochs for some/most/full")
-    p.add_argument("--image-size", type=_positive, default=160)
-    p.add_argument("--per-class", type=_positive, default=None, help="training images per class")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (fine-tuning uses lr/100)")
-    p.add_argument("--batch-size", type=_positive, default=32)
-    p.add_argument(
-        "--no-augment",
-        dest="augment",
-        action="store_false",
-        help="no flips/rotations/zooms: then some/most fine-tune on activations cached at the cut (faster)",
+    p = sub.add_parser(
+        "fit",
+        help="train a classifier on a data set or a folder of class folders (lesson 4's recipe)",
+        description="Train one model with the course's engine (tlcourse.experiments), lesson 4's recipe by default: "
+        "the head on cached features, then the strategy's blocks unfrozen (BatchNormalization frozen) with a new "
+        "optimizer at a lower, cosine-falling rate; the best validation epoch of each phase kept; numbers on a test "
+        "split (half the validation images, or the data set's own) that no choice sees. Defaults: lesson 4's "
+        "(tlcourse.catalogue.Recipe says where each comes from).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("data", help="hymenoptera, elpv, or a folder of class subfolders")
+    p.add_argument("--backbone", default=recipe.backbone, help=f"one of {', '.join(CATALOGUE)}")
+    p.add_argument("--strategy", default=recipe.strategy, choices=ALL_STRATEGIES, help="what trains after the head")
+    p.add_argument(
+        "--epochs", type=_positive, default=recipe.head_epochs, help="phase 1: the head (scratch: the CNN's epochs)"
+    )
+    p.add_argument("--fine-tune-epochs", type=int, default=recipe.fine_tune_epochs, help="phase 2, for some/most/full")
+    p.add_argument("--image-size", type=_positive, default=IMAGE_SIZE, help="pixels per side")
+    p.add_argument("--per-class", type=_positive, default=None, help="training images per class")
+    p.add_argument("--lr", type=float, default=recipe.head_lr, help="phase 1's learning rate (scratch: the CNN's)")
+    p.add_argument("--fine-tune-lr", type=float, default=recipe.fine_tune_lr, help="phase 2's (a new optimizer)")
+    p.add_argument("--schedule", choices=SCHEDULES, default=recipe.schedule, help="phase 2's rate over its epochs")
+    p.add_argument("--batch-size", type=_positive, default=recipe.batch_size, help="images per step")
+    p.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        default=recipe.augment,
+        help="random flips/rotations/zooms, every phase through the base (--no-augment: on cached features and "
+        "activations cached at the cut)",
+    )
+    p.add_argument("--seed", type=int, default=recipe.seed, help="initial head, batches, dropout (and --per-class)")
     p.add_argument("--out", type=Path, default=None, help="folder for the model, history and checkpoints")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
 
@@ -108,8 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_lessons(args) -> int:
-    from tlcourse.checks import PUBLIC_FILE
-    from tlcourse.studentcopy import generate, strip_masters, write_public_results
+    from tlcourse.checks import PUBLIC_FILE, write_public_results
+    from tlcourse.studentcopy import generate, strip_masters
 
     if args.check:
         stale = generate(args.solutions, args.lessons, check=True)
@@ -204,56 +220,90 @@ def cmd_predict(args) -> int:
     return 2 if failed else 0
 
 
+# TensorFlow's C++ start-up lines, printed while it loads whatever TF_CPP_MIN_LOG_LEVEL says (absl logs
+# before it is initialised): "WARNING: All log messages before absl::InitializeLog() ...", oneDNN's notice,
+# the CPU instruction sets.
+_STARTUP_NOISE = ("All log messages before absl::InitializeLog()", "oneDNN custom operations", "cpu_feature_guard")
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its start-up lines kept off the terminal; any other line it prints still shows.
+
+    The lines come from C++ at import time, before any Python setting applies, so stderr's file
+    descriptor points at a temporary file while TensorFlow loads.
+    """
+    import os
+    import tempfile
+
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            lines = caught.read().decode(errors="replace").splitlines(keepends=True)
+    noise = [i for i, line in enumerate(lines) if any(n in line for n in _STARTUP_NOISE)]
+    drop = set(noise) | {i + 1 for i in noise if "cpu_feature_guard" in lines[i]}  # its "To enable ..." line
+    sys.stderr.write("".join(line for i, line in enumerate(lines) if i not in drop))
+
+
 def cmd_fit(args) -> int:
-    from tlcourse.catalogue import backbone_info, check_input_shape
+    from tlcourse.catalogue import TEST_FRACTION, TEST_SEED, Recipe, backbone_info, check_input_shape
+    from tlcourse.checkpoint import has_checkpoint
     from tlcourse.datasets import load_dataset
 
-    # (argparse already checked --strategy) a mistyped backbone, a bad size or folder costs no TensorFlow start
+    # (argparse already checked --strategy) a mistyped backbone, a bad size, rate or folder costs no TensorFlow start
+    recipe = Recipe(
+        strategy=args.strategy,
+        backbone=args.backbone,
+        head_epochs=args.epochs,
+        fine_tune_epochs=args.fine_tune_epochs,
+        head_lr=args.lr,
+        fine_tune_lr=args.fine_tune_lr,
+        schedule=args.schedule,
+        augment=args.augment,
+        seed=args.seed,
+        batch_size=args.batch_size,
+    )
     if args.strategy != "scratch":
         check_input_shape(backbone_info(args.backbone), (args.image_size, args.image_size, 3))
     out = args.out or Path("runs") / f"{Path(str(args.data)).name}-{args.strategy}-seed{args.seed}"
-    has_checkpoint = (out / "checkpoint" / "state.json").exists()
-    if args.resume and not has_checkpoint:
+    if args.resume and not has_checkpoint(out):
         raise CourseError(f"nothing to resume in {out}: no checkpoint there (run without --resume)")
-    if has_checkpoint and not args.resume:
+    if has_checkpoint(out) and not args.resume:
         print(f"note: starting over in {out}; add --resume to continue the earlier run", file=sys.stderr)
     data = load_dataset(args.data, args.image_size, per_class=args.per_class, seed=args.seed)
-    from tlcourse.strategies import train_with_strategy  # TensorFlow from here on
+    if data.test is None:  # lesson 4's test split: half the validation images, the same ones for every seed
+        data = data.with_test_split(TEST_FRACTION, seed=TEST_SEED)
+        test_split = f"validation images held out: with_test_split({TEST_FRACTION}, seed={TEST_SEED})"
+    else:
+        test_split = "the data set's own test split"
+    _import_tensorflow_quietly()
+    from tlcourse.experiments import train_recipe  # TensorFlow from here on
     from tlcourse.train import save_run
 
-    run = train_with_strategy(
-        data,
-        args.strategy,
-        args.backbone,
-        args.epochs,
-        args.fine_tune_epochs,
-        args.lr,
-        args.batch_size,
-        augment=args.augment,
-        seed=args.seed,
-        checkpoint_dir=out,
-        resume=args.resume,
-    )
+    trained = train_recipe(data, recipe, checkpoint_dir=out, resume=args.resume)
     summary = {
         "data": str(args.data),
-        "strategy": args.strategy,
-        "backbone": None if args.strategy == "scratch" else args.backbone,
-        "image_size": args.image_size,
-        "epochs": run.result.epochs,
-        "val_accuracy": round(run.result.val_accuracy, 4),
-        "best_val_accuracy": round(run.result.best_val_accuracy, 4),
-        "train_seconds": round(run.result.seconds, 2),
-        "augment": args.augment,
-        "fine_tuned_above": run.result.notes.get("cut"),
-        "n_train": len(data.train),
-        "n_val": len(data.val),
+        **trained.summary(),
+        "test_split": test_split,
         "skipped_files": [s.path for s in data.skipped],
         "model": str(out / "model.keras"),
     }
-    save_run(run.model, run.result, summary, out)
+    save_run(trained.model, trained.history, summary, out)
+    run = trained.run
+    test = f", test {run.test.accuracy:.3f} (balanced {run.test.balanced:.3f})" if run.test else ""
     print(
-        f"val accuracy {run.result.val_accuracy:.3f} after {run.result.epochs} epochs "
-        f"in {run.result.seconds:.1f} s; model saved to {out / 'model.keras'}"
+        f"val accuracy {run.val.accuracy:.3f} (balanced {run.val.balanced:.3f}){test} at the kept epoch "
+        f"{run.best_epoch} of {len(run.history['loss'])}, {summary['epochs']} epochs in {trained.seconds:.1f} s; "
+        f"model saved to {out / 'model.keras'}"
     )
     print(json.dumps(summary))
     return 0

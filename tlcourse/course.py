@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from tlcourse import manifest
 from tlcourse.cache import atomic_write_bytes
 from tlcourse.errors import CourseError
 from tlcourse.headlines import headline
@@ -25,7 +26,8 @@ from tlcourse.results import collect
 
 
 def lesson_notebooks(folder: Path) -> list[Path]:
-    return sorted(p for p in Path(folder).glob("*.ipynb") if not p.name.startswith("."))
+    """The notebooks of the lessons ``tlcourse.manifest`` lists that ``folder`` holds, in course order."""
+    return manifest.notebooks_in(folder)
 
 
 class PeakMemory:
@@ -202,8 +204,9 @@ def run_course(lessons: Path, out: Path, quick: bool = False) -> int:
         executed = out / "executed" / notebook.name
         progress = {"desc": label, "file": sys.stdout, "leave": True, "unit": "cell"} if bar else None
         try:
+            parameters = {"QUICK": quick, **(manifest.lesson(notebook.stem).quick if quick else {})}
             seconds[notebook.stem], peaks[notebook.stem] = execute_notebook(
-                notebook, executed, {"QUICK": quick}, results_folder, progress=progress
+                notebook, executed, parameters, results_folder, progress=progress
             )
             if not bar:
                 print(f"{label}: {seconds[notebook.stem]:.0f} s", flush=True)

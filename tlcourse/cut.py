@@ -27,7 +27,14 @@ from tlcourse.datasets import ImageData
 from tlcourse.errors import CourseError
 from tlcourse.features import features_of
 from tlcourse.freeze import blocks, find_base
-from tlcourse.train import EpochProgress, FitResult, _plain_history, _require_compiled, vector_batches
+from tlcourse.train import (
+    EpochProgress,
+    FitResult,
+    _plain_history,
+    _require_compiled,
+    resume_batches,
+    vector_batches,
+)
 
 
 class Cut(NamedTuple):
@@ -101,7 +108,8 @@ def fit_above_cut(
     ``fit``: after changing what trains, compile again); the history has ``fit``'s keys.
     Pass the ``cut`` of an earlier call (``split_at_cut(model)``, what trains unchanged) to run
     again without re-tracing its training step: seconds per run on a CPU. ``validate=False``
-    skips Keras' own validation pass (for callbacks that score the validation split themselves).
+    skips Keras' own validation pass (for callbacks that score the validation split themselves);
+    ``initial_epoch`` resumes an interrupted run on the batches it would have seen (as ``fit``).
     """
     _require_compiled(model)
     cut = cut or split_at_cut(model)
@@ -116,12 +124,13 @@ def fit_above_cut(
     extract_seconds = time.perf_counter() - start
     if getattr(cut.top, "optimizer", None) is not model.optimizer:  # compiled for this optimizer: keep its step
         cut.top.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"])
-    keras.utils.set_random_seed(seed + initial_epoch)
+    keras.utils.set_random_seed(seed)
     callbacks = list(callbacks)
     if progress:
         callbacks.append(EpochProgress(epochs - initial_epoch, f"fit {model.name} above {cut.block} (cached)"))
+    batches = vector_batches(train_x, data.train.labels.astype("int32"), batch_size, shuffle=True, seed=seed)
     history = cut.top.fit(
-        vector_batches(train_x, data.train.labels.astype("int32"), batch_size, shuffle=True, seed=seed + initial_epoch),
+        resume_batches(batches, initial_epoch),
         validation_data=vector_batches(val_x, data.val.labels.astype("int32"), batch_size) if validate else None,
         epochs=epochs,
         initial_epoch=initial_epoch,

@@ -1,10 +1,16 @@
-"""Fine-tuning experiments done properly, written once: seeds, a chosen epoch, held-out scores.
+"""The course's one training engine: transfer models (and the scratch CNN) trained the way lesson 4 teaches.
 
-The lessons' experiments compare a frozen base (``head``) with fine-tuned ones over seeds and
-learning rates. Done by hand that is 40–60 lines per lesson (snapshot and restore weights and
-optimizer state, score, pick the best epoch, average over seeds); here it is one call per run,
-so a lesson's cell shows the experiment, not its plumbing. What every run obeys:
+One run (``train_recipe(data, Recipe(...))``: ``tlcourse fit``, ``tlcourse bench``, lesson 1) and the
+lessons' many-run experiments (``FineTuneExperiment``: ``head(seed)`` and ``run(strategy, lr, epochs,
+seed)``; ``ScratchExperiment``: lessons 4–6) are the same code. Done by hand an experiment is 40–60
+lines per lesson (snapshot and restore weights and optimizer state, score, pick the best epoch,
+average over seeds); here it is one call per run, so a lesson's cell shows the experiment, not its
+plumbing. What every run obeys:
 
+- **Two phases, as lesson 4 teaches.** Phase 1 trains a new head on the frozen base; phase 2
+  unfreezes the strategy's blocks (``some``/``most``/``full``: ``tlcourse.freeze.apply_strategy``,
+  BatchNormalization stays frozen), compiles again with a **new** optimizer at a lower learning rate,
+  optionally falling along a cosine (``cosine_schedule``), and starts from the seed's trained head.
 - **Choices on validation data, numbers on test data.** Each run keeps the weights of its best
   epoch by validation balanced accuracy (``keras.callbacks.EarlyStopping`` with
   ``restore_best_weights``); learning rates are compared on validation scores too. The test split
@@ -16,28 +22,54 @@ so a lesson's cell shows the experiment, not its plumbing. What every run obeys:
 - **Cheap where it is the same computation.** The head trains on pooled features extracted once
   (``fit_cached``); ``some`` and ``most`` train on activations cached at the cut (``fit_above_cut``:
   the same updates as through the base, without augmentation); ``full`` goes through the base.
+  ``augment=True`` is an option of the same runs: every phase then trains through the base on
+  augmented images (they change every epoch, so nothing can be cached), with the same rules otherwise.
+- **Nothing lost when a run dies.** With a checkpoint folder (``checkpoint_dir``), every epoch of every
+  run is saved (``tlcourse.checkpoint``): its weights, its optimizer's state, its history, and the best
+  epoch so far (score, epoch and weights). ``resume=True`` skips finished runs and continues an
+  interrupted one from its last completed epoch, on the batches, dropout masks and updates of an
+  uninterrupted run, so it keeps the same best epoch and ends with the same numbers (with
+  augmentation, the resumed epochs draw other random transformations).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import keras
 import numpy as np
 
 from tlcourse.backbones import load_backbone
-from tlcourse.catalogue import DEFAULT_BACKBONE, check_strategy
+from tlcourse.catalogue import DEFAULT_BACKBONE, SCHEDULES, Recipe, check_strategy
+from tlcourse.checkpoint import Checkpointer
 from tlcourse.cut import Cut, fit_above_cut, split_at_cut
 from tlcourse.datasets import ImageData
 from tlcourse.errors import CourseError
-from tlcourse.features import features_of
+from tlcourse.features import features_of, images_fingerprint
 from tlcourse.freeze import apply_strategy
-from tlcourse.models import classifier_head, transfer_model
-from tlcourse.train import compile_classifier, extract_features, fit, fit_cached
+from tlcourse.models import classifier_head, scratch_cnn, transfer_model
+from tlcourse.train import FitResult, compile_classifier, compile_head, extract_features, fit, fit_cached
 
 HEADS = ("trained", "random")  # what a fine-tuning run starts from: the seed's phase-1 head, or none
-SCHEDULES = ("constant", "cosine")  # a fine-tuning run's learning rate over its epochs
+__all__ = [
+    "HEADS",
+    "SCHEDULES",
+    "FineTuneExperiment",
+    "Gain",
+    "Recipe",
+    "Run",
+    "ScratchExperiment",
+    "Scores",
+    "Trained",
+    "cosine_schedule",
+    "mean_se",
+    "paired_gain",
+    "scores",
+    "train_recipe",
+]
 
 
 def cosine_schedule(learning_rate: float, epochs: int):
@@ -164,12 +196,125 @@ class _ValidationBalanced(keras.callbacks.Callback):
         logs["val_balanced_accuracy"] = scores(self.y, predicted).balanced
 
 
+class _KeepBest(keras.callbacks.EarlyStopping):
+    """Keeps the best epoch's weights (by validation balanced accuracy) and puts them back at the end.
+
+    ``EarlyStopping`` with a patience of every epoch: it never stops a run early. ``resumed`` (a
+    checkpoint's best score, its epoch, epochs since, and its weights) continues the choice of an
+    interrupted run, so the best epoch is chosen over all its epochs, before and after the kill.
+    """
+
+    def __init__(self, epochs: int):
+        super().__init__(monitor="val_balanced_accuracy", mode="max", patience=epochs, restore_best_weights=True)
+        self.resumed: tuple[dict, list[np.ndarray]] | None = None
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)  # forgets everything: a new fit
+        if self.resumed is not None:
+            state, weights = self.resumed
+            self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+            self.best_weights = list(weights)
+
+    def state(self) -> dict:
+        return {
+            "best": None if self.best is None else float(self.best),
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+        }
+
+
 def _keep_best(x_val: np.ndarray, y_val: np.ndarray, epochs: int) -> list[keras.callbacks.Callback]:
     """Score every epoch on validation data and keep the best epoch's weights at the end."""
-    best = keras.callbacks.EarlyStopping(
-        monitor="val_balanced_accuracy", mode="max", patience=epochs, restore_best_weights=True
+    return [_ValidationBalanced(x_val, y_val), _KeepBest(epochs)]
+
+
+class _SaveEpoch(keras.callbacks.Callback):
+    """After each epoch (once the best-epoch choice has seen it): the run's checkpoint."""
+
+    def __init__(self, checkpoint: Checkpointer, key: str, keep: _KeepBest, prior: dict, seconds: float):
+        super().__init__()
+        self.checkpoint, self.key, self.keep = checkpoint, key, keep
+        self.history = {k: list(v) for k, v in prior.items()}
+        self.seconds, self.start = seconds, time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):  # Keras counts epochs from initial_epoch: epoch + 1 are done
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        state = {
+            "epochs_done": epoch + 1,
+            "complete": False,
+            "history": self.history,
+            "seconds": self.seconds + time.perf_counter() - self.start,
+            **self.keep.state(),
+        }
+        arrays = {
+            "model": [v.numpy() for v in self.model.variables],
+            "optimizer": [v.numpy() for v in self.model.optimizer.variables],
+            "best": list(self.keep.best_weights or []),
+        }
+        self.checkpoint.save(self.key, state, arrays)
+
+
+def _fit_kept(
+    train,
+    model: keras.Model,
+    fitted: keras.Model,
+    inputs,
+    data: ImageData,
+    epochs: int,
+    seed: int,
+    batch_size: int,
+    progress: bool,
+    callbacks: list | None = None,
+    checkpoint: Checkpointer | None = None,
+    key: str = "",
+    optimizer=None,
+) -> FitResult:
+    """``train(model, data, ...)`` keeping the best validation epoch: the engine's one training loop.
+
+    ``fitted`` is what ``train`` fits (the head on cached features, the top above the cut, or
+    ``model`` itself); ``inputs(split)`` is what it takes. With a ``checkpoint`` every epoch is saved
+    under ``key``; a saved run is resumed (``optimizer()`` returns the optimizer, built, that the
+    resumed epochs will use) or, when complete, restored without training.
+    """
+    callbacks = list(callbacks or []) + _keep_best(inputs(data.val), data.val.labels, epochs)
+    keep = callbacks[-1]
+    prior, done, prior_seconds = {}, 0, 0.0
+    saved = checkpoint.saved(key) if checkpoint else None
+    if saved is not None:
+        state, arrays = saved
+        prior, done, prior_seconds = state["history"], state["epochs_done"], state["seconds"]
+        _assign(fitted.variables, arrays["model"])
+        if state["complete"] or done >= epochs:  # nothing left to train: the kept epoch's weights
+            if not state["complete"]:
+                fitted.set_weights(arrays["best"])
+            return FitResult(prior, prior_seconds, state.get("extract_seconds", 0.0))
+        opt = optimizer()
+        if not opt.built:
+            opt.build(fitted.trainable_variables)
+        _assign(opt.variables, arrays["optimizer"])
+        keep.resumed = (state, arrays["best"])
+    if checkpoint is not None:
+        callbacks.append(_SaveEpoch(checkpoint, key, keep, prior, prior_seconds))
+    result = train(
+        model,
+        data,
+        epochs,
+        batch_size,
+        seed=seed,
+        progress=progress,
+        callbacks=callbacks,
+        validate=False,
+        initial_epoch=done,
     )
-    return [_ValidationBalanced(x_val, y_val), best]
+    if done:
+        history = {k: prior.get(k, []) + v for k, v in result.history.items()}
+        result = FitResult(history, prior_seconds + result.seconds, result.extract_seconds, result.notes)
+    if checkpoint is not None:  # finished: the kept epoch's weights, for a resumed experiment to skip this run
+        state = {"epochs_done": epochs, "complete": True, "history": result.history, "seconds": result.seconds}
+        state |= {"extract_seconds": result.extract_seconds, **keep.state()}
+        checkpoint.save(key, state, {"model": [v.numpy() for v in fitted.variables]})
+    return result
 
 
 def _assign(variables, values) -> None:
@@ -188,11 +333,40 @@ def _best_epoch(history: dict[str, list[float]]) -> int:
     return int(np.argmax(history["val_balanced_accuracy"])) + 1  # EarlyStopping keeps the first best
 
 
+def _data_fingerprint(data: ImageData) -> dict:
+    """What a checkpoint must have been made on: the same classes, image size and images in every split."""
+    splits = {"train": data.train, "val": data.val, "test": data.test}
+    return {
+        "data": data.name,
+        "classes": list(data.class_names),
+        "image_size": data.image_size,
+        **{
+            f"{name}_images": None if part is None else f"{len(part)} {images_fingerprint(part.images)}"
+            for name, part in splits.items()
+        },
+        **{
+            f"{name}_labels": None if part is None else images_fingerprint(np.asarray(part.labels))
+            for name, part in splits.items()
+        },
+    }
+
+
+def _checkpointer(checkpoint_dir, resume: bool, settings: dict, data: ImageData) -> Checkpointer | None:
+    """The checkpoint of an experiment with these settings on ``data`` (None without a folder)."""
+    if checkpoint_dir is None:
+        if resume:
+            raise CourseError("resume=True needs the checkpoint_dir to resume from")
+        return None
+    return Checkpointer(Path(checkpoint_dir), {**settings, **_data_fingerprint(data)}, resume)
+
+
 class FineTuneExperiment:
     """Runs of one backbone on one data set: ``head(seed)`` and ``run(strategy, lr, epochs, seed)``.
 
     ``data`` needs a test split (``data.with_test_split()``) for test scores; without one, runs
-    report validation scores only.
+    report validation scores only. ``augment=True`` trains every run through the base on augmented
+    images (the head too), with the same rules otherwise. With ``checkpoint_dir`` every epoch of
+    every run is checkpointed; ``resume=True`` continues the experiment saved there (module doc).
     """
 
     def __init__(
@@ -203,14 +377,23 @@ class FineTuneExperiment:
         head_lr: float = 1e-3,
         batch_size: int = 32,
         progress: bool = True,
+        augment: bool = False,
+        checkpoint_dir: Path | None = None,
+        resume: bool = False,
     ):
         self.data, self.backbone, self.batch_size, self.progress = data, backbone, batch_size, progress
-        self.head_epochs, self.head_lr = head_epochs, head_lr
+        self.head_epochs, self.head_lr, self.augment = head_epochs, head_lr, augment
+        settings = {"kind": "transfer", "backbone": backbone, "head_epochs": head_epochs, "head_lr": head_lr}
+        settings |= {"batch_size": batch_size, "augment": augment}
+        self._checkpoint = _checkpointer(checkpoint_dir, resume, settings, data)
         self._phase1 = self._build()
         self._phase1_state = [v.numpy() for v in self._phase1.variables]
         self._heads: dict[int, Run] = {}
         self._head_weights: dict[int, list[np.ndarray]] = {}
+        self._head_state: dict[int, list[np.ndarray]] = {}  # the head's variables, its dropout's state too
         self._models: dict[str, tuple[keras.Model, Cut | None, list, list]] = {}
+        self.model: keras.Model | None = None  # the model holding the kept weights of the latest run
+        self.cut: Cut | None = None  # where the latest run was cut (None: it trained through the base)
 
     def _build(self) -> keras.Model:
         return transfer_model(load_backbone(self.backbone, self.data.input_shape), self.data.num_classes)
@@ -225,37 +408,40 @@ class FineTuneExperiment:
     def head(self, seed: int = 0) -> Run:
         """Phase 1 for ``seed``: the new head on the frozen base (cached features); computed once per seed."""
         if seed in self._heads:
+            _assign(self._phase1.get_layer("head").variables, self._head_state[seed])  # the model holds it again
+            self.model, self.cut = self._phase1, None
             return self._heads[seed]
         model, data = self._phase1, self.data
         _assign(model.variables, self._phase1_state)
         _seed_dropout(model, seed)
         model.get_layer("head").set_weights(self._random_head(seed))
         compile_classifier(model, self.head_lr)
-        x_val = extract_features(model, data.val.images)
-        result = fit_cached(
+        if self.augment:  # augmented images through the frozen base, every epoch
+            fitted, inputs, train = model, _pixels, partial(fit, augment=True)
+        else:
+            fitted, train = model.get_layer("head"), fit_cached
+            inputs = lambda split: extract_features(model, split.images)  # noqa: E731
+        result = _fit_kept(
+            train,
             model,
+            fitted,
+            inputs,
             data,
             self.head_epochs,
+            seed,
             self.batch_size,
-            seed=seed,
-            progress=self.progress,
-            callbacks=_keep_best(x_val, data.val.labels, self.head_epochs),
-            validate=False,
+            self.progress,
+            checkpoint=self._checkpoint,
+            key=f"head-seed{seed}",
+            optimizer=(lambda: model.optimizer) if self.augment else (lambda: compile_head(model).optimizer),
         )
         head = model.get_layer("head")
         self._head_weights[seed] = head.get_weights()
-        run = self._finish(
-            "head",
-            self.head_lr,
-            seed,
-            "trained",
-            result.history,
-            result.seconds,
-            head,
-            lambda split: extract_features(model, split.images),
-        )
+        self._head_state[seed] = [v.numpy() for v in head.variables]
+        run = self._finish("head", self.head_lr, seed, "trained", result.history, result.seconds, fitted, inputs)
         run.extract_seconds = result.extract_seconds
         self._heads[seed] = run
+        self.model, self.cut = model, None
         return run
 
     def _strategy_model(self, strategy: str):
@@ -267,7 +453,8 @@ class FineTuneExperiment:
             model.optimizer.build(model.trainable_variables)
             weights = [v.numpy() for v in model.variables]
             state = [v.numpy() for v in model.optimizer.variables]
-            self._models[strategy] = (model, split_at_cut(model), weights, state)
+            cut = None if self.augment else split_at_cut(model)  # augmented images change every activation
+            self._models[strategy] = (model, cut, weights, state)
         return self._models[strategy]
 
     def run(
@@ -281,6 +468,7 @@ class FineTuneExperiment:
     ) -> Run:
         """Fine-tune ``strategy`` from the seed's trained head (or a ``"random"`` one) for ``epochs`` epochs.
 
+        The model starts as built and compiled anew: a new optimizer state at ``learning_rate``.
         ``schedule="cosine"`` lowers the learning rate epoch by epoch along a cosine (``cosine_schedule``):
         large steps first, small ones at the end, where a constant rate keeps the weights jumping
         between epochs.
@@ -305,23 +493,29 @@ class FineTuneExperiment:
         if cut is not None:  # some, most: train the top on activations cached at the cut
             inputs = lambda split: features_of(cut.bottom, split.images, self.batch_size)  # noqa: E731
             scorer, train = cut.top, partial(fit_above_cut, cut=cut)
-        else:  # full: nothing frozen to cache
-            inputs, scorer, train = _pixels, model, fit
-        callbacks = _keep_best(inputs(data.val), data.val.labels, epochs)
+        else:  # full (nothing frozen to cache), or augmented images: through the base
+            inputs, scorer, train = _pixels, model, partial(fit, augment=self.augment)
+        callbacks = []
         if schedule == "cosine":
-            callbacks.insert(0, keras.callbacks.LearningRateScheduler(cosine_schedule(learning_rate, epochs)))
-        result = train(
+            callbacks.append(keras.callbacks.LearningRateScheduler(cosine_schedule(learning_rate, epochs)))
+        result = _fit_kept(
+            train,
             model,
+            scorer,
+            inputs,
             data,
             epochs,
+            seed,
             self.batch_size,
-            seed=seed,
-            progress=self.progress,
-            callbacks=callbacks,
-            validate=False,
+            self.progress,
+            callbacks,
+            checkpoint=self._checkpoint,
+            key=f"{strategy}-lr{learning_rate:g}-{schedule}-{epochs}epochs-{head}head-seed{seed}",
+            optimizer=lambda: model.optimizer,
         )
         run = self._finish(strategy, learning_rate, seed, head, result.history, result.seconds, scorer, inputs)
         run.schedule = schedule
+        self.model, self.cut = model, cut
         return run
 
     def _head_weights_for(self, seed: int) -> list[np.ndarray]:
@@ -356,7 +550,7 @@ class ScratchExperiment:
     once; every run then loads the weights a fresh ``build()`` drew for its seed and a fresh
     optimizer state, so seeds differ in their initial weights, batch order, augmentation and
     dropout, and in nothing else. Like the fine-tuning runs, each keeps its best validation epoch
-    and is scored once on the test split.
+    and is scored once on the test split; ``checkpoint_dir`` and ``resume`` as for ``FineTuneExperiment``.
     """
 
     def __init__(
@@ -368,6 +562,8 @@ class ScratchExperiment:
         augment: bool = True,
         batch_size: int = 32,
         progress: bool = True,
+        checkpoint_dir: Path | None = None,
+        resume: bool = False,
     ):
         if epochs < 1:
             raise CourseError(f"epochs must be at least 1, got {epochs}")
@@ -375,9 +571,16 @@ class ScratchExperiment:
             raise CourseError(f"learning rate {learning_rate} is outside (0, 1): try 1e-3")
         self.data, self.build, self.epochs, self.learning_rate = data, build, epochs, learning_rate
         self.augment, self.batch_size, self.progress = augment, batch_size, progress
+        settings = {"kind": "scratch", "epochs": epochs, "learning_rate": learning_rate, "augment": augment}
+        self._checkpoint = _checkpointer(checkpoint_dir, resume, settings | {"batch_size": batch_size}, data)
         self._model: keras.Model | None = None
         self._optimizer_state: list[np.ndarray] = []
         self._runs: dict[int, Run] = {}
+
+    @property
+    def model(self) -> keras.Model | None:
+        """The model holding the kept weights of the latest run (None before the first)."""
+        return self._model
 
     def _initial(self, seed: int) -> keras.Model:
         """The model compiled once, holding the initial weights ``build()`` draws for ``seed``."""
@@ -402,19 +605,130 @@ class ScratchExperiment:
         model = self._initial(seed)
         _seed_dropout(model, seed)
         data = self.data
-        result = fit(
+        result = _fit_kept(
+            partial(fit, augment=self.augment),
             model,
+            model,
+            _pixels,
             data,
             self.epochs,
+            seed,
             self.batch_size,
-            augment=self.augment,
-            seed=seed,
-            progress=self.progress,
-            callbacks=_keep_best(_pixels(data.val), data.val.labels, self.epochs),
-            validate=False,
+            self.progress,
+            checkpoint=self._checkpoint,
+            key=f"scratch-seed{seed}",
+            optimizer=lambda: model.optimizer,
         )
         run = _scored_run(
             data, "scratch", self.learning_rate, seed, "random", result.history, result.seconds, model, _pixels
         )
         self._runs[seed] = run
         return run
+
+
+@dataclass
+class Trained:
+    """One recipe trained end to end (``train_recipe``): the model, its runs and what it scored.
+
+    ``model`` holds the kept weights (the best validation epoch of the last phase) and takes
+    pixels (0..255); ``run`` is the last phase (phase 2, or the head for ``head``, or the scratch
+    CNN); ``head`` is phase 1 of a pretrained strategy (None for ``scratch``).
+    """
+
+    recipe: Recipe
+    model: keras.Model
+    run: Run
+    head: Run | None
+    cut: str | None  # phase 2 trained above this block, on cached activations (None: through the base)
+    image_size: int
+    n_train: int
+    n_val: int
+    n_test: int | None
+
+    @property
+    def seconds(self) -> float:
+        """Wall seconds of the training (both phases; feature extraction included)."""
+        return self.run.seconds + (self.head.seconds if self.head is not None and self.head is not self.run else 0.0)
+
+    @property
+    def history(self) -> dict[str, dict[str, list[float]]]:
+        """Each phase's per-epoch history: ``{"head": ..., "fine_tune": ...}`` (``{"scratch": ...}``)."""
+        if self.head is None:
+            return {"scratch": self.run.history}
+        return {"head": self.head.history} | ({"fine_tune": self.run.history} if self.run is not self.head else {})
+
+    def summary(self) -> dict:
+        """The recipe and the numbers, as plain JSON data (``tlcourse fit``'s last line)."""
+        r, run, tuned = self.recipe, self.run, self.head is not None and self.run is not self.head
+        phase1 = self.head or self.run
+        numbers = {
+            "strategy": r.strategy,
+            "backbone": None if r.strategy == "scratch" else r.backbone,
+            "image_size": self.image_size,
+            "head_epochs": r.head_epochs,
+            "fine_tune_epochs": r.fine_tune_epochs if tuned else 0,
+            "head_lr": r.head_lr,
+            "fine_tune_lr": r.fine_tune_lr if tuned else None,
+            "schedule": r.schedule if tuned else None,
+            "augment": r.augment,
+            "seed": r.seed,
+            "batch_size": r.batch_size,
+            "head_best_epoch": phase1.best_epoch,
+            "fine_tune_best_epoch": run.best_epoch if tuned else None,
+            "fine_tuned_above": self.cut,
+            "epochs": sum(len(h.get("loss", [])) for h in self.history.values()),
+            "val_accuracy": run.val.accuracy,
+            "val_balanced_accuracy": run.val.balanced,
+            "test_accuracy": run.test.accuracy if run.test else None,
+            "test_balanced_accuracy": run.test.balanced if run.test else None,
+        }
+        if tuned:  # where phase 2 started from
+            numbers |= {
+                "head_val_balanced_accuracy": phase1.val.balanced,
+                "head_test_balanced_accuracy": phase1.test.balanced if phase1.test else None,
+            }
+        numbers |= {"n_train": self.n_train, "n_val": self.n_val, "n_test": self.n_test, "train_seconds": self.seconds}
+        return numbers
+
+
+def train_recipe(
+    data: ImageData,
+    recipe: Recipe | None = None,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> Trained:
+    """Train one model on ``data`` with ``recipe`` (default: lesson 4's, ``tlcourse.catalogue.Recipe``).
+
+    The same runs as the lessons' experiments: for a pretrained strategy,
+    ``FineTuneExperiment(data, backbone, head_epochs, head_lr, batch_size).head(seed)`` and then
+    ``.run(strategy, fine_tune_lr, fine_tune_epochs, seed, schedule=schedule)``; for ``scratch``,
+    ``ScratchExperiment(data, scratch_cnn, head_epochs, head_lr).run(seed)``. Give ``data`` a test
+    split (``data.with_test_split()``) for test scores. ``checkpoint_dir``/``resume``: module doc.
+    """
+    r = recipe or Recipe()
+    common = dict(progress=progress, checkpoint_dir=checkpoint_dir, resume=resume, batch_size=r.batch_size)
+    counts = dict(
+        image_size=data.image_size,
+        n_train=len(data.train),
+        n_val=len(data.val),
+        n_test=None if data.test is None else len(data.test),
+    )
+    if r.strategy == "scratch":
+        cnn = ScratchExperiment(
+            data,
+            lambda: scratch_cnn(data.input_shape, data.num_classes),
+            r.head_epochs,
+            r.head_lr,
+            augment=r.augment,
+            **common,
+        )
+        run = cnn.run(r.seed)
+        return Trained(r, cnn.model, run, None, None, **counts)
+    experiment = FineTuneExperiment(data, r.backbone, r.head_epochs, r.head_lr, augment=r.augment, **common)
+    head = experiment.head(r.seed)
+    if not r.fine_tunes:
+        return Trained(r, experiment.model, head, head, None, **counts)
+    run = experiment.run(r.strategy, r.fine_tune_lr, r.fine_tune_epochs, r.seed, schedule=r.schedule)
+    cut = experiment.cut.block if experiment.cut is not None else None
+    return Trained(r, experiment.model, run, head, cut, **counts)

@@ -1,5 +1,7 @@
 """Each lesson's headline claim, stated from the numbers the lesson recorded (``tlcourse.results``).
 
+One function per lesson, named in the lesson's entry of ``tlcourse.manifest``.
+
 The course run's table prints one line per lesson: what it set out to show, with the numbers it
 measured. The wording follows the numbers (a quick run's "pretrained does not beat scratch" is
 said as such), so a line never claims what its own numbers contradict. A clause whose numbers
@@ -9,16 +11,6 @@ are missing (a lesson that stopped early) is left out.
 from __future__ import annotations
 
 from collections.abc import Callable
-
-HEADLINES: dict[str, Callable[[dict], list[str]]] = {}
-
-
-def _lesson(name: str):
-    def register(func):
-        HEADLINES[name] = func
-        return func
-
-    return register
 
 
 def _beats(a: float, b: float, plural: bool = False) -> str:
@@ -32,8 +24,7 @@ def _verdict(in_se: float) -> str:
     return "beats" if in_se > 2 else "loses to" if in_se < -2 else "ties"
 
 
-@_lesson("01_why_scratch_is_hard")
-def _scratch(m: dict) -> list[str]:
+def why_scratch_is_hard(m: dict) -> list[str]:
     out = []
     if "scratch_val_accuracy_all" in m and "pretrained_val_accuracy_large" in m:
         out.append(
@@ -45,8 +36,7 @@ def _scratch(m: dict) -> list[str]:
     return out
 
 
-@_lesson("02_what_is_transfer_learning")
-def _features(m: dict) -> list[str]:
+def what_is_transfer_learning(m: dict) -> list[str]:
     keys = ("logreg_features_val_accuracy", "logreg_pixels_val_accuracy", "logreg_random_weights_val_accuracy")
     if not all(k in m for k in keys):
         return []
@@ -57,8 +47,7 @@ def _features(m: dict) -> list[str]:
     ]
 
 
-@_lesson("03_imagenet_and_pretrained_models")
-def _preprocess(m: dict) -> list[str]:
+def imagenet_and_pretrained_models(m: dict) -> list[str]:
     out = []
     if "coffee_espresso_prob_right" in m and "coffee_espresso_prob_raw" in m:
         out.append(
@@ -73,8 +62,7 @@ def _preprocess(m: dict) -> list[str]:
 TARGET_NAMES = {"solar": "solar cells", "antsbees": "ants/bees", "fashion": "Fashion-MNIST"}
 
 
-@_lesson("04_fine_tuning_strategies")
-def _strategies(m: dict) -> list[str]:
+def fine_tuning_strategies(m: dict) -> list[str]:
     out = []
     for key, name in TARGET_NAMES.items():
         best = m.get(f"finetune_{key}_best_strategy")
@@ -98,8 +86,7 @@ def _strategies(m: dict) -> list[str]:
     return out
 
 
-@_lesson("05_scratch_vs_pretrained")
-def _comparison(m: dict) -> list[str]:
+def scratch_vs_pretrained(m: dict) -> list[str]:
     if not all(k in m for k in ("test_accuracy_frozen", "test_accuracy_scratch")):
         return []
     seeds = int(m.get("seeds", 1))
@@ -123,8 +110,7 @@ def _comparison(m: dict) -> list[str]:
     return out
 
 
-@_lesson("06_when_to_transfer")
-def _when(m: dict) -> list[str]:
+def when_to_transfer(m: dict) -> list[str]:
     out = []
     models = {"frozen_lite0": "frozen", "finetuned_some": "fine-tuned", "scratch_cnn": "scratch"}
     for target in ("antsbees", "solar_cells"):
@@ -145,9 +131,16 @@ def _when(m: dict) -> list[str]:
     return out
 
 
+def headlines() -> dict[str, Callable[[dict], list[str]]]:
+    """Lesson name -> its headline function, as ``tlcourse.manifest`` pairs them."""
+    from tlcourse import manifest
+
+    return {lesson.name: globals()[lesson.headline] for lesson in manifest.LESSONS if lesson.headline}
+
+
 def headline(lesson: str, metrics: dict) -> str:
     """The lesson's claim with its numbers, in one line ('' when nothing it needs was recorded)."""
-    func = HEADLINES.get(lesson)
+    func = headlines().get(lesson)
     if func is None:
         return ""
     try:

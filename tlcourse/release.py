@@ -14,6 +14,7 @@ import re
 import shutil
 from pathlib import Path
 
+from tlcourse import manifest
 from tlcourse.errors import CourseError
 
 EDITIONS = ("student", "self-study")
@@ -48,7 +49,8 @@ def release(target: Path, edition: str = "student", repo: str | None = None) -> 
     course from it (without it, the cell asks a Colab user to fill it in). The Binder configuration
     (``deploy/binder``) goes into ``binder/``, so the published repository launches on mybinder.org.
     """
-    from tlcourse.studentcopy import generate, write_public_results
+    from tlcourse.checks import write_public_results
+    from tlcourse.studentcopy import generate
 
     if edition not in EDITIONS:
         raise CourseError(f"unknown edition {edition!r}: use one of {', '.join(EDITIONS)}")
@@ -88,7 +90,7 @@ def _set_colab_repo(lessons: Path, repo: str) -> None:
     from tlcourse.links import colab_cell, lesson_links
 
     lesson_links("lesson", repo)  # the same check of the URL as the launch links
-    for path in sorted(lessons.glob("*.ipynb")):
+    for path in manifest.notebooks_in(lessons):
         nb = nbformat.read(path, as_version=4)
         cells = [c for c in nb.cells if c.cell_type == "code" and c.source == colab_cell()]
         if len(cells) != 1:

@@ -1,6 +1,6 @@
 """Headline numbers of a lesson, written where the course run collects them.
 
-A lesson calls ``record("05_scratch_vs_pretrained", scratch_accuracy=0.74, ...)``; the
+A lesson calls ``record("<its notebook name>", scratch_accuracy=0.74, ...)``; the
 numbers go to ``$TLCOURSE_RESULTS/<lesson>.json`` (default ``build/results/``), merged
 with what the lesson recorded before. ``tlcourse run`` gathers them into one table.
 """

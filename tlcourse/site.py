@@ -22,6 +22,7 @@ from pathlib import Path
 
 import nbformat
 
+from tlcourse import manifest
 from tlcourse.errors import CourseError
 from tlcourse.headlines import headline
 from tlcourse.links import lesson_links
@@ -169,7 +170,7 @@ def build_site(
 
     ``quick``: whether they ran in quick mode (None: read from papermill's record in the notebooks).
     """
-    notebooks = sorted(p for p in Path(executed).glob("[0-9][0-9]_*.ipynb"))
+    notebooks = manifest.notebooks_in(executed)
     if not notebooks:
         raise CourseError(f"no executed lessons in {executed}/: run `tlcourse run` (or `make course`) first")
     results_path = Path(results) if results else Path(executed).parent / "results.json"

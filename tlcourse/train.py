@@ -83,6 +83,17 @@ def compile_classifier(model: keras.Model, learning_rate: float = 1e-3) -> keras
     return model
 
 
+def compile_head(model: keras.Model) -> keras.Model:
+    """Compile a transfer model's head alone, as the model is compiled (a new optimizer like its own)."""
+    head = model.get_layer("head")
+    head.compile(
+        optimizer=type(model.optimizer).from_config(model.optimizer.get_config()),
+        loss=model.loss,
+        metrics=["accuracy"],
+    )
+    return head
+
+
 def _require_compiled(model: keras.Model) -> None:
     if not getattr(model, "compiled", False) or model.optimizer is None:
         raise CourseError(
@@ -105,12 +116,14 @@ def fit(
 ) -> FitResult:
     """``model.fit`` on ``data`` with validation, wall time and an epoch progress bar.
 
-    ``initial_epoch`` resumes an interrupted run: epochs ``initial_epoch..epochs-1`` run.
-    ``validate=False`` skips Keras' validation pass (for callbacks that score validation themselves).
+    ``initial_epoch`` resumes an interrupted run: epochs ``initial_epoch..epochs-1`` run, on the
+    batches an uninterrupted run would have drawn (``resume_batches``; with ``augment``, the
+    resumed epochs draw other random transformations). ``validate=False`` skips Keras' validation
+    pass (for callbacks that score validation themselves).
     """
     _require_compiled(model)
-    keras.utils.set_random_seed(seed + initial_epoch)
-    train = data.pipeline("train", batch_size, augment=augment, seed=seed + initial_epoch)
+    keras.utils.set_random_seed(seed)
+    train = resume_batches(data.pipeline("train", batch_size, augment=augment, seed=seed), initial_epoch)
     val = data.pipeline("val", batch_size) if validate else None
     callbacks = list(callbacks) + ([EpochProgress(epochs - initial_epoch, f"fit {model.name}")] if progress else [])
     start = time.perf_counter()
@@ -124,6 +137,25 @@ def fit(
         shuffle=False,
     )
     return FitResult(_plain_history(history), time.perf_counter() - start)
+
+
+# Keras 3.15's fit makes two iterators of a training set of known length per epoch: the one the
+# epoch trains on, and one made ahead when the epoch ends (the next epoch makes its own anyway).
+ITERATORS_PER_EPOCH = 2
+
+
+def resume_batches(dataset, initial_epoch: int):
+    """``dataset`` (reshuffled at every iteration) as a run resumed at ``initial_epoch`` must see it.
+
+    Each new iterator of a ``shuffle(..., seed, reshuffle_each_iteration=True)`` pipeline draws the
+    next order of the seed's sequence, so epoch ``e`` of a run trains on the order drawn by the
+    iterator ``fit`` makes for it (``ITERATORS_PER_EPOCH * e`` iterators before it). A resumed run
+    makes the iterators the epochs before it made, unused, so it trains on the same batches as an
+    uninterrupted run (``tests/test_resume.py`` checks the result; it fails if Keras changes this).
+    """
+    for _ in range(ITERATORS_PER_EPOCH * initial_epoch):
+        iter(dataset)
+    return dataset
 
 
 def _plain_history(history) -> dict[str, list[float]]:
@@ -169,9 +201,9 @@ def fit_cached(
     """Train a frozen-base transfer model's head on features extracted once.
 
     Same head, optimizer and loss as ``fit`` would use; much faster after the first epoch.
-    A head that is already compiled (e.g. restored from a checkpoint with its optimizer
-    state) keeps its optimizer; ``initial_epoch`` resumes an interrupted run; ``validate=False``
-    as for ``fit``.
+    ``initial_epoch`` resumes an interrupted run (as for ``fit``): the head must then be compiled
+    already (``compile_head``, its optimizer state restored), and keeps its optimizer; otherwise it
+    is compiled here with a new optimizer like the model's. ``validate=False`` as for ``fit``.
     """
     _require_compiled(model)
     if not _base_is_frozen(model):
@@ -182,17 +214,14 @@ def fit_cached(
     extract_seconds = time.perf_counter() - start
     head = model.get_layer("head")
     if not (getattr(head, "compiled", False) and initial_epoch > 0):
-        head.compile(
-            optimizer=type(model.optimizer).from_config(model.optimizer.get_config()),
-            loss=model.loss,
-            metrics=["accuracy"],
-        )
-    keras.utils.set_random_seed(seed + initial_epoch)
+        compile_head(model)
+    keras.utils.set_random_seed(seed)
     callbacks = list(callbacks)
     if progress:
         callbacks.append(EpochProgress(epochs - initial_epoch, f"fit head of {model.name} (cached features)"))
+    batches = vector_batches(train_x, data.train.labels, batch_size, shuffle=True, seed=seed)
     history = head.fit(
-        vector_batches(train_x, data.train.labels, batch_size, shuffle=True, seed=seed + initial_epoch),
+        resume_batches(batches, initial_epoch),
         validation_data=vector_batches(val_x, data.val.labels, batch_size) if validate else None,
         epochs=epochs,
         initial_epoch=initial_epoch,
@@ -211,9 +240,9 @@ def evaluate(model: keras.Model, data: ImageData, split: str = "val", batch_size
     return {"accuracy": float((predicted == part.labels).mean()), "predicted": predicted, "probabilities": probs}
 
 
-def save_run(model: keras.Model, result: FitResult, summary: dict, out: Path) -> None:
+def save_run(model: keras.Model, history: dict, summary: dict, out: Path) -> None:
     """Model, history and summary of a run in ``out`` (each file written atomically)."""
     out = Path(out)
     save_model(model, out / "model.keras")
-    atomic_write_bytes(out / "history.json", json.dumps(result.history, indent=1).encode())
+    atomic_write_bytes(out / "history.json", json.dumps(history, indent=1).encode())
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1).encode())

@@ -42,7 +42,7 @@ def reference_fraction(model) -> float:
 
 
 def _fraction(case):
-    from tlcourse.checks.lesson02 import fraction_model
+    from tlcourse.checks.toys import fraction_model
 
     return {"fraction": reference_fraction(fraction_model(**case["args"][0].params))}
 

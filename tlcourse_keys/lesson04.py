@@ -30,7 +30,7 @@ def _bn(case):
 
 
 def _layers(case):
-    from tlcourse.checks.lesson04 import base_layers, toy_lite_model
+    from tlcourse.checks.toys import base_layers, toy_lite_model
 
     return {"layers": [list(pair) for pair in base_layers(toy_lite_model(seed=case["args"][0].params["seed"]))]}
 

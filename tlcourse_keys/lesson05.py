@@ -65,7 +65,7 @@ def reference_build_and_train_head(backbone, num_classes, x_train, y_train, epoc
 
 def _held_out_labels(case):
     """The labels of the held-out images the judge predicts (drawn from the case's secret seed)."""
-    from tlcourse.checks.lesson05 import toy_task
+    from tlcourse.checks.toys import toy_task
 
     secret = case["secret"]
     return {"labels": toy_task(secret["heldout_seed"], secret["n"], case["args"][1], "test")[1].tolist()}

@@ -43,7 +43,7 @@ def reference_feature_extractor(backbone, pooling: str = "average", preprocessed
 
 def _features(case):
     """The course extractor's features (and the usual mistakes') on the judge's held-out images."""
-    from tlcourse.checks.lesson05 import toy_backbone, toy_task
+    from tlcourse.checks.toys import toy_backbone, toy_task
 
     seed = case["args"][0].params["seed"]
     images, _ = toy_task(case["secret"]["heldout_seed"], case["secret"]["n"], 3, "test")

@@ -2,17 +2,24 @@
 
 Judges see only decoded plain data (``tlcourse.checks.plain``), so these helpers accept exact
 built-in types and numeric arrays and nothing else: a ``bool`` is not a number, an
-``Unsupported`` value is never equal to anything.
+``Unsupported`` value is never equal to anything. The ones that take a ``Marker`` score the
+failures every judge scores alike (an answer that is not a function, a call that failed, a canned
+answer), so that each judge is left with what is particular to its exercise.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tlcourse.checks.plain import ModelData, Unsupported
+
+if TYPE_CHECKING:
+    from tlcourse.checks.types import Marker, Result
 
 NUMBER_TYPES = (int, float, np.integer, np.floating)
 
@@ -93,6 +100,31 @@ def not_callable(m, name: str, results, points: float = 1.0) -> bool:
         points,
     )
     return True
+
+
+def each_case(
+    m: Marker,
+    cases: Sequence[dict],
+    results: Sequence[Result],
+    expected: Sequence[dict],
+    points: float | Callable[[dict], float] = 1.0,
+    wrong: str = "{label}: your function {why}",
+) -> Iterator[tuple[dict, Result, dict]]:
+    """``(case, result, expected)`` of every case whose call returned, in the cases' order.
+
+    A judge can judge a case only by what the call returned, and every judge scores a call that
+    failed (raised, timed out, could not be set up) the same way, so that is done here: a failed
+    criterion worth ``points`` (a number, or ``points(case)`` where cases weigh differently), saying
+    ``wrong`` formatted with ``label`` (the case's), ``args`` (its arguments) and ``why``
+    (``Result.why()``). It is scored when the loop reaches that case, so the feedback keeps the
+    cases' order; a judge that leaves the loop early scores no failure after the case it left on.
+    """
+    for case, result, exp in zip(cases, results, expected):
+        if result.ok:
+            yield case, result, exp
+            continue
+        worth = points(case) if callable(points) else points
+        m.criterion(False, "", wrong.format(label=case["label"], args=case.get("args"), why=result.why()), worth)
 
 
 class FirstProblems:

@@ -17,13 +17,12 @@ import math
 
 import numpy as np
 
-from tlcourse.checks import exercise
-from tlcourse.checks.answers import as_array, as_number, not_callable, show
+from tlcourse.checks.answers import as_array, as_number, each_case, not_callable, show
 from tlcourse.checks.plain import Build, ModelData
 from tlcourse.checks.probe import builder
 from tlcourse.checks.rebuild import RebuildError, rebuild, run_model
-
-LESSON = "02_what_is_transfer_learning"
+from tlcourse.checks.registry import exercise
+from tlcourse.checks.toys import FRACTION_MODELS
 
 # --------------------------------------------------------------------------- 2.1
 
@@ -83,7 +82,6 @@ def _grade_dict(m, answer, name, allowed, key):
 
 
 @exercise(
-    LESSON,
     "2.1",
     "Name the kind of transfer",
     names=("kinds", "transferred"),
@@ -170,7 +168,6 @@ def _rebuilt(result):
 
 
 @exercise(
-    LESSON,
     "2.2",
     "Cut off the source classifier, put on a new one",
     names=("swap_head",),
@@ -277,7 +274,6 @@ def cases_centroid(rng):
 
 
 @exercise(
-    LESSON,
     "2.3",
     "A nearest-centroid classifier",
     names=("nearest_centroid",),
@@ -326,41 +322,7 @@ def judge_nearest_centroid(m, cases, results, expected):
 
 # --------------------------------------------------------------------------- 2.4
 
-FRACTION_MODELS = (
-    "all-trainable dense net",
-    "first layer frozen",
-    "conv + BatchNormalization",
-    "frozen nested base + head",
-)
 POINTS_24 = dict(zip(FRACTION_MODELS, (0.5, 1.0, 0.75, 0.75)))
-
-
-@builder("fraction_model")
-def fraction_model(which: str, width: int = 3, channels: int = 4):
-    """Small models whose trainable share of weights is easy to get wrong (frozen layers, BN statistics)."""
-    import keras
-
-    if which in ("all-trainable dense net", "first layer frozen"):
-        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(width), keras.layers.Dense(2)])
-        model.layers[0].trainable = which == "all-trainable dense net"
-        return model
-    if which == "conv + BatchNormalization":
-        return keras.Sequential(
-            [
-                keras.Input((8, 8, 3)),
-                keras.layers.Conv2D(channels, 3),
-                keras.layers.BatchNormalization(),
-                keras.layers.GlobalAveragePooling2D(),
-                keras.layers.Dense(2),
-            ]
-        )
-    base = keras.Sequential(
-        [keras.Input((8, 8, 3)), keras.layers.Conv2D(channels + 2, 3), keras.layers.BatchNormalization()]
-    )
-    base.trainable = False
-    inputs = keras.Input((8, 8, 3))
-    pooled = keras.layers.GlobalAveragePooling2D()(base(inputs, training=False))
-    return keras.Model(inputs, keras.layers.Dense(2)(pooled))
 
 
 def cases_fraction(rng):
@@ -376,7 +338,6 @@ def cases_fraction(rng):
 
 
 @exercise(
-    LESSON,
     "2.4",
     "What fraction of a model trains?",
     names=("trainable_fraction",),
@@ -394,11 +355,12 @@ def judge_trainable_fraction(m, cases, results, expected):
     values = [as_number(r.value) if r.ok else None for r in results]
     if any(v is not None and v > 1.0 + 1e-6 for v in values):
         m.criterion(False, "", "return a fraction between 0 and 1, not a percentage", 0)
-    for case, result, value, exp in zip(cases, results, values, expected):
+    for case, result, exp in each_case(
+        m, cases, results, expected, points=lambda case: POINTS_24[case["label"]], wrong="{label}: {why}"
+    ):
         name, want, points = case["label"], exp["fraction"], POINTS_24[case["label"]]
-        if not result.ok:
-            m.criterion(False, "", f"{name}: {result.why()}", points)
-        elif value is None:
+        value = as_number(result.value)
+        if value is None:
             m.criterion(False, "", f"{name}: returned {show(result.value)}: return the fraction as a float", points)
         else:
             ok = abs(value - want) < 1e-6

@@ -15,17 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tlcourse.checks import exercise
-from tlcourse.checks.answers import as_array, as_number, not_callable, show
+from tlcourse.checks.answers import as_array, as_number, each_case, not_callable, show
 from tlcourse.checks.plain import Build
-from tlcourse.checks.probe import builder
-
-LESSON = "03_imagenet_and_pretrained_models"
-
-
-def _call_text(result, name: str) -> str:
-    return f"{name} {result.why()}"
-
+from tlcourse.checks.registry import exercise
 
 # --------------------------------------------------------------------------- 3.1
 
@@ -51,7 +43,6 @@ def cases_top_k(rng):
 
 
 @exercise(
-    LESSON,
     "3.1",
     "Top-1 and top-5 accuracy",
     names=("top_k_accuracy",),
@@ -67,10 +58,7 @@ def cases_top_k(rng):
 def judge_top_k(m, cases, results, expected):
     if not_callable(m, "top_k_accuracy", results, 0):
         return
-    for case, result, exp in zip(cases, results, expected):
-        if not result.ok:
-            m.criterion(False, "", _call_text(result, case["label"]), 1)
-            continue
+    for case, result, exp in each_case(m, cases, results, expected, wrong="{label} {why}"):
         value, want = as_number(result.value), exp["value"]
         ok = value is not None and abs(value - want) < 1e-9
         if case["kind"] == "top1":
@@ -120,7 +108,6 @@ def cases_preprocess(rng):
 
 
 @exercise(
-    LESSON,
     "3.2",
     "EfficientNet-Lite's preprocessing, by hand",
     names=("lite_preprocess",),
@@ -138,8 +125,8 @@ def judge_preprocess(m, cases, results, expected):
     for case, result, exp in zip(cases, results, expected):
         x = np.asarray(case["args"][0], dtype=np.float64)
         want = np.asarray(exp["value"], dtype=np.float64)
-        if not result.ok:
-            m.criterion(False, "", _call_text(result, case["label"]), 1)
+        if not result.ok:  # not each_case: a failed uint8 call also loses the float32 criterion, right after
+            m.criterion(False, "", f"{case['label']} {result.why()}", 1)
             if case["kind"] == "uint8":
                 m.criterion(False, "", "return float32", 0.5)
             continue
@@ -195,16 +182,6 @@ def judge_preprocess(m, cases, results, expected):
 # --------------------------------------------------------------------------- 3.3
 
 
-@builder("catalogue")
-def catalogue(rows: list | None = None):
-    """The course's backbone catalogue (``rows=None``) or a made-up one from (name, params, top-1) rows."""
-    from tlcourse.backbones import CATALOGUE, BackboneInfo
-
-    if rows is None:
-        return dict(CATALOGUE)
-    return {n: BackboneInfo(n, n.title(), "tf", 224, 32, p, t, p * 4) for n, p, t in rows}
-
-
 def cases_pick(rng):
     from tlcourse.backbones import CATALOGUE
 
@@ -249,7 +226,6 @@ def _same_pick(value, want) -> bool:
 
 
 @exercise(
-    LESSON,
     "3.3",
     "Pick a backbone under a parameter budget",
     names=("pick_backbone",),
@@ -332,7 +308,6 @@ def _corner(value) -> tuple[int, int] | None:
 
 
 @exercise(
-    LESSON,
     "3.4",
     "Where is the heat?",
     names=("hottest_box",),
@@ -349,11 +324,10 @@ def judge_hottest(m, cases, results, expected):
     if not_callable(m, "hottest_box", results, 0):
         return
     worth = {"main": 1.5, "edge": 0.5, "whole": 0.5, "ties": 0.5}
-    for case, result, exp in zip(cases, results, expected):
+    for case, result, exp in each_case(
+        m, cases, results, expected, points=lambda case: worth[case["kind"]], wrong="{label} {why}"
+    ):
         label, want = case["label"], tuple(exp["corner"])
-        if not result.ok:
-            m.criterion(False, "", _call_text(result, label), worth[case["kind"]])
-            continue
         got = _corner(result.value)
         wrong = f"{label}: you return {show(result.value)}, expected {want}"
         if got is None:

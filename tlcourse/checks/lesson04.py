@@ -18,56 +18,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from tlcourse.checks import exercise
-from tlcourse.checks.answers import as_array, as_bool, not_callable, same_for_every_input, show
+from tlcourse.checks.answers import as_array, as_bool, each_case, not_callable, same_for_every_input, show
 from tlcourse.checks.plain import Build, ModelData
 from tlcourse.checks.probe import builder
 from tlcourse.checks.rebuild import RebuildError, compile_settings, rebuild
-
-LESSON = "04_fine_tuning_strategies"
-
+from tlcourse.checks.registry import exercise
+from tlcourse.checks.toys import toy_batch, toy_lite_model
 
 # --------------------------------------------------------------------------- the toy model
-
-
-def toy_lite_model(seed: int = 0, num_classes: int = 2, size: int = 32):
-    """A tiny transfer model with EfficientNet-Lite0's block structure and layer names."""
-    import keras
-
-    from tlcourse.backbones import Backbone, Preprocess
-    from tlcourse.efficientnet_lite import STAGE_STRIDES, BlockSpec, build
-    from tlcourse.models import transfer_model
-
-    keras.utils.set_random_seed(seed)
-    channels = [4, 4, 6, 6, 8, 8, 10]
-    specs, in_ch = [], 4
-    for stage, out_ch in enumerate(channels, start=1):
-        specs.append(
-            BlockSpec(
-                index=stage - 1,
-                name=f"block{stage}a",
-                kernel=3,
-                stride=STAGE_STRIDES[stage - 1],
-                expand=stage > 1,
-                in_channels=in_ch,
-                out_channels=out_ch,
-            )
-        )
-        in_ch = out_ch
-    base = build("toy_lite", specs, (size, size, 3), include_top=False, head_channels=16, stem_channels=4)
-    return transfer_model(Backbone(base, Preprocess("lite", name="toy_preprocess")), num_classes)
-
-
-def toy_batch(seed: int = 0, n: int = 16, size: int = 32):
-    rng = np.random.default_rng(seed)
-    return rng.uniform(0, 255, (n, size, size, 3)).astype("float32"), rng.integers(0, 2, n).astype("int32")
-
-
-def base_layers(model) -> list[tuple[str, bool]]:
-    """``(name, is BatchNormalization)`` of every layer with weights in the model's base."""
-    from tlcourse.freeze import find_base, is_batchnorm
-
-    return [(layer.name, is_batchnorm(layer)) for layer in find_base(model).layers if layer.weights]
 
 
 # --------------------------------------------------------------------------- 4.1
@@ -81,7 +39,6 @@ def cases_choose(rng):
 
 
 @exercise(
-    LESSON,
     "4.1",
     "Choose a strategy from size and similarity",
     names=("choose_strategy",),
@@ -99,11 +56,10 @@ def judge_choose(m, cases, results, expected):
 
     if not_callable(m, "choose_strategy", results) or same_for_every_input(m, "choose_strategy", results, expected, 4):
         return
-    for case, result, exp in zip(cases, results, expected):
+    failed = "choose_strategy({args[0]!r}, {args[1]!r}) {why}"
+    for case, result, exp in each_case(m, cases, results, expected, wrong=failed):
         call = f"choose_strategy({case['args'][0]!r}, {case['args'][1]!r})"
-        if not result.ok:
-            m.criterion(False, "", f"{call} {result.why()}")
-        elif type(result.value) is not str or result.value not in STRATEGIES:
+        if type(result.value) is not str or result.value not in STRATEGIES:
             m.criterion(False, "", f"{call} returned {show(result.value)}: return one of {STRATEGIES}")
         else:
             m.criterion(
@@ -135,7 +91,6 @@ def cases_batchnorm(rng):
 
 
 @exercise(
-    LESSON,
     "4.2",
     "BatchNormalization in both modes, by hand",
     names=("batchnorm",),
@@ -151,11 +106,8 @@ def cases_batchnorm(rng):
 def judge_batchnorm(m, cases, results, expected):
     if not_callable(m, "batchnorm", results):
         return
-    for case, result, exp in zip(cases, results, expected):
+    for case, result, exp in each_case(m, cases, results, expected, wrong="{label}: {why}"):
         label, want = case["label"], np.asarray(exp["value"])
-        if not result.ok:
-            m.criterion(False, "", f"{label}: {result.why()}")
-            continue
         if result.value is None:
             m.criterion(False, "", f"{label}: returned None (not answered yet?): return the normalised array")
             continue
@@ -277,7 +229,6 @@ def fine_tuning_state(result, layers_expected) -> tuple[dict | None, str]:
 
 
 @exercise(
-    LESSON,
     "4.3",
     "Set up phase 2: unfreeze the top blocks, BN frozen, recompile",
     names=("prepare_fine_tuning",),
@@ -443,7 +394,6 @@ def cases_recompile(rng):
 
 
 @exercise(
-    LESSON,
     "4.4",
     "Detect a stale compile",
     names=("needs_recompile",),
@@ -459,12 +409,10 @@ def cases_recompile(rng):
 def judge_recompile(m, cases, results, expected):
     if not_callable(m, "needs_recompile", results) or same_for_every_input(m, "needs_recompile", results, expected, 6):
         return
-    for case, result, exp in zip(cases, results, expected):
+    for case, result, exp in each_case(m, cases, results, expected):
         label, answer = case["label"], exp["answer"]
-        value = as_bool(result.value) if result.ok else None
-        if not result.ok:
-            m.criterion(False, "", f"{label}: your function {result.why()}")
-        elif value is None:
+        value = as_bool(result.value)
+        if value is None:
             m.criterion(False, "", f"{label}: returned {show(result.value)}, expected True or False")
         else:
             m.criterion(value == answer, f"{label} → {value}", f"{label} → you said {value}, but it is {answer}")

@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tlcourse.checks import exercise
-from tlcourse.checks.answers import as_bool, as_number, not_callable, same_for_every_input, show
-from tlcourse.checks.plain import Build, ModelData
+from tlcourse.checks.answers import as_bool, as_number, each_case, not_callable, same_for_every_input, show
+from tlcourse.checks.plain import Build
 from tlcourse.checks.probe import builder
-from tlcourse.checks.rebuild import RebuildError, rebuild, run_model
-
-LESSON = "06_when_to_transfer"
-
+from tlcourse.checks.rebuild import predictions, returned_model
+from tlcourse.checks.registry import exercise
 
 # --------------------------------------------------------------------------- 6.1
 
@@ -77,7 +74,6 @@ def cases_features(rng):
 
 
 @exercise(
-    LESSON,
     "6.1",
     "A classical classifier on feature vectors",
     names=("features_plus_classifier",),
@@ -161,7 +157,6 @@ def cases_balanced(rng):
 
 
 @exercise(
-    LESSON,
     "6.2",
     "Balanced accuracy",
     names=("balanced_accuracy",),
@@ -176,12 +171,10 @@ def cases_balanced(rng):
 def judge_balanced(m, cases, results, expected):
     if not_callable(m, "balanced_accuracy", results):
         return
-    for case, result, exp in zip(cases, results, expected):
+    for case, result, exp in each_case(m, cases, results, expected, wrong="{label}: {why}"):
         label, want = case["label"], exp["value"]
-        value = as_number(result.value) if result.ok else None
-        if not result.ok:
-            m.criterion(False, "", f"{label}: {result.why()}")
-        elif value is None:
+        value = as_number(result.value)
+        if value is None:
             m.criterion(False, "", f"{label}: returned {show(result.value)}, expected a number")
         else:
             y_true, y_pred = (np.asarray(a) for a in case["args"])
@@ -220,7 +213,6 @@ def cases_gain(rng):
 
 
 @exercise(
-    LESSON,
     "6.3",
     "Is the gain of transfer real?",
     names=("transfer_gain",),
@@ -236,11 +228,8 @@ def cases_gain(rng):
 def judge_gain(m, cases, results, expected):
     if not_callable(m, "transfer_gain", results):
         return
-    for case, result, exp in zip(cases, results, expected):
+    for case, result, exp in each_case(m, cases, results, expected, wrong="{label}: {why}"):
         label, want_gain, want_sig = case["label"], exp["gain"], exp["significant"]
-        if not result.ok:
-            m.criterion(False, "", f"{label}: {result.why()}")
-            continue
         got = result.value
         if type(got) not in (tuple, list) or len(got) != 2:
             m.criterion(False, "", f"{label}: returned {show(got)}, expected a pair (gain in points, significant)")
@@ -274,7 +263,6 @@ def cases_scenario(rng):
 
 
 @exercise(
-    LESSON,
     "6.4",
     "Name the scenario",
     names=("scenario",),
@@ -329,7 +317,6 @@ def cases_extractor(rng):
 
 
 @exercise(
-    LESSON,
     "6.5",
     "A feature extractor from a pretrained backbone",
     names=("feature_extractor",),
@@ -343,23 +330,16 @@ def cases_extractor(rng):
     cases=cases_extractor,
 )
 def judge_extractor(m, cases, results, expected):
-    from tlcourse.checks.lesson05 import base_in, toy_backbone, toy_task
+    from tlcourse.checks.lesson05 import base_in
+    from tlcourse.checks.toys import toy_backbone, toy_task
 
     if not_callable(m, "feature_extractor", results, 4):
         return
     per = 1 / len(cases)  # four criteria per case, four points in all
-    for case, result, exp in zip(cases, results, expected):
+    for case, result, exp in each_case(m, cases, results, expected, points=4 * per):
         label = case["label"]
-        if not result.ok:
-            m.criterion(False, "", f"{label}: your function {result.why()}", 4 * per)
-            continue
-        if type(result.value) is not ModelData:
-            m.criterion(False, "", f"{label}: returned {show(result.value)}, expected a keras.Model", 4 * per)
-            continue
-        try:
-            model = rebuild(result.value)
-        except RebuildError as err:
-            m.criterion(False, "", f"{label}: the model could not be rebuilt for checking: {err}", 4 * per)
+        model = returned_model(m, label, result.value, 4 * per)
+        if model is None:
             continue
         base = base_in(model, toy_backbone(case["args"][0].params["seed"]).model)
         m.criterion(
@@ -376,13 +356,7 @@ def judge_extractor(m, cases, results, expected):
             per,
         )
         images, _ = toy_task(case["secret"]["heldout_seed"], case["secret"]["n"], 3, "test")
-        got, why = None, ""
-        try:
-            got = run_model(model, images)
-        except RebuildError as err:
-            why = f"your model was not run: {err}"
-        except Exception as err:  # the student's model failed on our images: that is feedback
-            why = f"predicting held-out images raised {type(err).__name__}"
+        got, why = predictions(model, images)
         want = np.asarray(exp["features"])
         shape_ok = got is not None and got.shape == want.shape
         m.criterion(

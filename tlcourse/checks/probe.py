@@ -166,7 +166,7 @@ def grading_probe(exercise_ids: list[str], namespace: dict, cases_file: str, fin
     """
     from IPython.display import display
 
-    from tlcourse.checks import REGISTRY, load_all
+    from tlcourse.checks.registry import REGISTRY, load_all
 
     load_all()
     with open(cases_file) as f:

@@ -156,6 +156,38 @@ def rebuild(data: ModelData):
     return model
 
 
+def returned_model(m, label: str, value, points: float, wanted: str = "a keras.Model"):
+    """The model a case returned, rebuilt here; or None, after a failed criterion (worth ``points``) saying why.
+
+    What comes back from the box is a model's artefacts (``ModelData``) or some other value: either
+    way the judge measures only what it rebuilt itself.
+    """
+    from tlcourse.checks.answers import show
+
+    if type(value) is not ModelData:
+        m.criterion(False, "", f"{label}: returned {show(value)}, expected {wanted}", points)
+        return None
+    try:
+        return rebuild(value)
+    except RebuildError as err:
+        m.criterion(False, "", f"{label}: the model could not be rebuilt for checking: {err}", points)
+        return None
+
+
+def predictions(model, images: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """``(outputs, "")`` of a rebuilt student model on the judge's own images, or ``(None, why)``.
+
+    A model over the compute budget is not called (``run_model``); one that fails on the images is
+    feedback for the student, never an error of the judge.
+    """
+    try:
+        return run_model(model, images), ""
+    except RebuildError as err:
+        return None, f"your model was not run: {err}"
+    except Exception as err:  # the student's model failed on our images
+        return None, f"predicting held-out images raised {type(err).__name__}"
+
+
 def compile_settings(data: ModelData) -> dict | None:
     """What ``compile`` was given, read from the model's config as plain data (never built).
 

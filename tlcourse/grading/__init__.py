@@ -30,14 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tlcourse.cache import atomic_write_bytes
-from tlcourse.checks import Feedback, exercises_of, keys, lessons, load_hidden_tests, load_keys_hidden, plain
+from tlcourse.checks import Feedback, exercises_of, keys, lessons, load_hidden_tests, plain
 from tlcourse.errors import CourseError
 from tlcourse.grading import gradebook, report, store
 from tlcourse.grading.box import BoxSpec, Limiter, Limits, box_problem, finish_cleanups, sweep_own
 from tlcourse.grading.intake import find_submission, safe_name, student_folders, unchanged_release
-from tlcourse.grading.judge import close_judges, grading_cases, judge_notebook, max_points, probe_input
+from tlcourse.grading.judge import grading_cases, max_points, probe_input
+from tlcourse.grading.judging import close_judges, judge_notebook
 from tlcourse.grading.progress import Progress
-from tlcourse.grading.runner import NotebookRun, run_notebook
+from tlcourse.grading.runner import NotebookResult, NotebookRun, run_notebook
 
 SECRET_FILE = ".grading-secret"  # in OUT: the seed of every notebook's cases (a rerun draws the same)
 
@@ -54,14 +55,6 @@ class GradeOptions:
     roster: Path | None = None  # CSV folder,name,id,sis_id,email,section (gradebook.ROSTER_COLUMNS)
     lms: str | None = None  # canvas | moodle: also write that LMS's gradebook import file
     scheduler: str | None = None  # a Dask scheduler's address: grade on its workers instead of locally
-
-
-@dataclass
-class NotebookResult:
-    student: str  # the folder name as it is (outputs write it through ``safe_name``)
-    lesson: str
-    run: NotebookRun
-    feedback: list[Feedback]
 
 
 def _zero(lesson: str, status: str, message: str) -> list[Feedback]:
@@ -122,19 +115,10 @@ def grade_notebook(
     return NotebookResult(student, lesson, run, feedback)
 
 
-_HIDDEN_LOADED: set[str] = set()  # hidden-test files registered in this process (a second load would double them)
-
-
 def _ensure_hidden(options: GradeOptions) -> int | None:
-    """Register the hidden tests in this process (a cluster worker is a fresh one: they count in the maxima).
-
-    Returns how many the file registered when it is loaded now, None when there is none or it was already.
-    """
-    load_keys_hidden()
-    if options.hidden_file and str(options.hidden_file) not in _HIDDEN_LOADED:
-        _HIDDEN_LOADED.add(str(options.hidden_file))
-        return load_hidden_tests(options.hidden_file)
-    return None
+    """Read the instructor's hidden tests in this process (once: a cluster worker is a fresh one, and they
+    count in the maxima); how many the file defines, None without one."""
+    return load_hidden_tests(options.hidden_file) if options.hidden_file else None
 
 
 def grade_task(
@@ -215,7 +199,7 @@ def check_ready(options: GradeOptions) -> str:
             f"the hidden tests in {options.hidden_file} could not be loaded: {type(err).__name__}: {err}"
         ) from None
     if added == 0:
-        raise CourseError(f"{options.hidden_file} registers no hidden test: decorate its checks with @hidden_test")
+        raise CourseError(f"{options.hidden_file} defines no hidden test: decorate its checks with @hidden_test")
     if not options.sandbox:
         return "NOT sandboxed (--no-sandbox): the notebooks ran with your permissions"
     limiter = Limiter(Limits(memory_bytes=int(options.memory_gb * 2**30)))

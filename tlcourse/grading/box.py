@@ -266,8 +266,12 @@ def box_env(extra: dict) -> dict:
         "TLCOURSE_GRADING": "1",
         "TLCOURSE_RESULTS": f"{HOME}/results",
     }
+    import tlcourse
     from tlcourse.cache import cache_dir
 
+    # The package the grader imported (bound read-only with its folder's other contents left out):
+    # the box runs the same checks, wherever the grader's tlcourse came from.
+    env["PYTHONPATH"] = str(Path(tlcourse.__file__).resolve().parent.parent)
     env["TLCOURSE_CACHE"] = f"{HOME}/.cache/tlcourse"
     env["TLCOURSE_CACHE_SHARED"] = str(cache_dir().resolve())
     if os.environ.get("TLCOURSE_DATA"):

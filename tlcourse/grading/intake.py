@@ -219,6 +219,7 @@ def released_fingerprints() -> dict[str, str]:
 
     Empty where this installation has no masters (then every notebook is run, as before).
     """
+    from tlcourse import manifest
     from tlcourse.errors import CourseError
     from tlcourse.release import checkout_root
     from tlcourse.studentcopy import student_copy
@@ -229,7 +230,7 @@ def released_fingerprints() -> dict[str, str]:
         return {}
     return {
         path.stem: cells_fingerprint(student_copy(nbformat.read(path, as_version=4)))
-        for path in sorted(solutions.glob("[0-9]*.ipynb"))
+        for path in manifest.notebooks_in(solutions)
     }
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import nbformat
 
+from tlcourse.checks import Feedback
 from tlcourse.checks.probe import MIME
 from tlcourse.grading.box import BoxSpec, Limiter
 
@@ -47,6 +48,16 @@ class NotebookRun:
     reports: dict[str, str] = field(default_factory=dict)
     unprobed_reason: str = ""  # why exercises without a report have none (the run stopped early)
     timings: dict[str, float] = field(default_factory=dict)  # seconds: start, cells, checks, stop (judge: grader)
+
+
+@dataclass
+class NotebookResult:
+    """One notebook graded: how its run went and the verdict on each exercise."""
+
+    student: str  # the folder name as it is (outputs write it through ``safe_name``)
+    lesson: str
+    run: NotebookRun
+    feedback: list[Feedback]
 
 
 def _client_class():

@@ -20,7 +20,7 @@ from pathlib import Path
 from tlcourse.cache import atomic_write_bytes
 from tlcourse.checks import Feedback
 from tlcourse.grading.intake import Submission, safe_name
-from tlcourse.grading.runner import NotebookRun
+from tlcourse.grading.runner import NotebookResult, NotebookRun
 
 FORMAT = 1
 FEEDBACK_FIELDS = {"exercise": str, "title": str, "status": str, "hint": str}
@@ -72,8 +72,6 @@ def to_record(result, key: str) -> dict:
 
 def from_record(record: dict, student: str, lesson: str, key: str | None = None):
     """The result in ``record`` if it is well-formed, for this notebook (and ``key``); else None."""
-    from tlcourse.grading import NotebookResult
-
     try:
         if record.get("format") != FORMAT or (key is not None and record.get("key") != key):
             return None
