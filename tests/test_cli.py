@@ -31,6 +31,7 @@ def test_predict_offline_finds_a_cat_and_an_espresso(photos):
     assert "cat" in cat_lines[1] and cat_lines[1].strip().startswith("1.")
     assert "espresso" in coffee_lines[1]
     assert len(coffee_lines) == 4  # header + top 3
+    assert not [line for line in result.stderr.splitlines() if "absl" in line or "oneDNN" in line], result.stderr
 
 
 def test_predict_reports_an_unreadable_file_and_still_classifies_the_rest(photos):

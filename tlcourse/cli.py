@@ -135,6 +135,10 @@ def cmd_lessons(args) -> int:
             stale.append(PUBLIC_FILE.name)
             print(f"stale: {PUBLIC_FILE} (run: tlcourse lessons)")
         return 1 if stale else 0
+    _import_tensorflow_quietly()  # the public results build the checks' toy models ...
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # ... one after another: TensorFlow's retracing warnings are expected
     for name in strip_masters(args.solutions):
         print(f"cleared outputs: {args.solutions / name}")
     for name in generate(args.solutions, args.lessons):
@@ -171,6 +175,7 @@ def cmd_release(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    _import_tensorflow_quietly()
     from tlcourse.bench import run_bench
 
     run_bench(args.quick, args.out, args.lessons)
@@ -201,6 +206,7 @@ def cmd_grade(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    _import_tensorflow_quietly()
     from tlcourse.imagenet import classify, load_classifier, prepare
 
     classifier = load_classifier(args.backbone, args.image_size)
