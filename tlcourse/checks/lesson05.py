@@ -358,8 +358,10 @@ def outside_denses(model, reference) -> list:
 
 
 def cases_transfer(rng):
-    # 3 and 4 classes: an untrained head rarely maps every tint right
-    plans = [(0, 3, 96, 40, 16, 1000), (1, 4, 96, 40, 8, 1001)]
+    # 3 and 4 classes: an untrained head rarely maps every tint right. At least 16 hidden units: with 8,
+    # a right answer's ReLU units sometimes all die for one class (2 of 8 drawn cases below the bar); with
+    # 16, 24 or 32 it reached 1.0 on 60 of 60 (2026-12-07, BENCHMARKS §6b).
+    plans = [(0, 3, 96, 40, 16, 1000), (1, 4, 96, 40, 24, 1001)]
     if rng is not None:
         plans = [
             (
@@ -367,7 +369,7 @@ def cases_transfer(rng):
                 k,
                 int(rng.integers(90, 110)),
                 40,
-                int(rng.choice([8, 12, 16, 24])),
+                int(rng.choice([16, 24, 32])),
                 int(rng.integers(10_000, 2**31)),
             )
             for k in (3, 4)
