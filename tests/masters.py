@@ -5,6 +5,9 @@ helper functions, skipping what needs the lesson's data (a demonstration call, a
 names the check reads are the worked answer as the notebook writes it. ``test_checks_contract.py``
 checks that every one earns every point; the per-lesson tests (``test_checks_lessonNN.py``) start
 from one to build a mistake ("the right function, with its arguments swapped").
+
+Beside them, what the checks' tests share: the student copy's stub bodies (``STUBS``), and the feedback
+on a mistake (``mistake_feedback``).
 """
 
 from __future__ import annotations
@@ -62,3 +65,27 @@ def master_answers(exercise_id: str) -> dict:
     namespace = dict(shared)
     _run(cells[exercise_id], namespace)
     return {name: namespace.get(name) for name in ex.names}
+
+
+def _stub(*args, **kwargs):
+    return None  # the student copy's body
+
+
+def _pass_stub(model, train_blocks, head_lr):
+    pass
+
+
+def _raise_stub(*args):
+    raise NotImplementedError("write this function")
+
+
+STUBS = {"return None": _stub, "pass": _pass_stub, "raise": _raise_stub}  # what an untouched copy hands in
+
+
+def mistake_feedback(exercise_id: str, **answers) -> str:
+    """The feedback on a wrong answer, as text; it must be a failure or partial credit, never a pass."""
+    from tlcourse.checks import evaluate
+
+    feedback = evaluate(exercise_id, answers)
+    assert feedback.status in ("partial", "fail"), str(feedback)
+    return str(feedback)

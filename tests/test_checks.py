@@ -10,6 +10,8 @@ from tlcourse.checks import Feedback, evaluate, exercise, grade_namespace, plain
 from tlcourse.checks.answers import as_number
 from tlcourse.checks.probe import is_stub, probe
 
+from masters import STUBS
+
 
 def _mean_cases(rng):
     return [
@@ -57,24 +59,12 @@ def test_unanswered_is_missing_with_the_variable_name(demo_exercise):
     fb = evaluate(demo_exercise, {"mean": None})
     assert fb.status == "missing" and fb.points == 0 and "`mean`" in fb.message
     assert "Hint" not in str(fb) and "a hint appears" in str(fb), "no hint before a first attempt"
-    stub = evaluate(demo_exercise, {"mean": _stub})
+    stub = evaluate(demo_exercise, {"mean": STUBS["return None"]})
     assert stub.status == "missing" and "Hint" not in str(stub)
 
 
-def _stub(*args, **kwargs):
-    return None  # the student copy's body
-
-
-def _pass_stub(model, train_blocks, head_lr):
-    pass
-
-
-def _raise_stub(*args):
-    raise NotImplementedError("write this function")
-
-
 def test_stub_bodies_are_recognised():  # every exercise and a stub: tests/test_checks_contract.py
-    assert is_stub(_stub) and is_stub(_pass_stub) and is_stub(_raise_stub)
+    assert all(is_stub(stub) for stub in STUBS.values())
     assert not is_stub(lambda x: x) and not is_stub(len) and not is_stub(5)
 
 

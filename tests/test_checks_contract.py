@@ -16,7 +16,7 @@ import pytest
 from tlcourse import manifest
 from tlcourse.checks import REGISTRY, evaluate, load_all
 
-from masters import master_answers, master_cells
+from masters import STUBS, master_answers, master_cells
 
 load_all()
 EXERCISES = sorted(REGISTRY, key=lambda i: [int(p) for p in i.split(".")])
@@ -83,20 +83,8 @@ def test_junk_gets_feedback_never_points_or_an_error(exercise_id):
         assert "checking your answer raised" not in feedback.message, (junk, str(feedback))
 
 
-def _stub(*args, **kwargs):
-    return None  # the student copy's body
-
-
-def _pass_stub(model, train_blocks, head_lr):
-    pass
-
-
-def _raise_stub(*args):
-    raise NotImplementedError("write this function")
-
-
 @pytest.mark.parametrize("exercise_id", EXERCISES)
-@pytest.mark.parametrize("stub", [_stub, _pass_stub, _raise_stub], ids=["return None", "pass", "raise"])
+@pytest.mark.parametrize("stub", STUBS.values(), ids=STUBS.keys())
 def test_a_stub_function_earns_nothing(exercise_id, stub):
     """Criteria a do-nothing function happens to meet must not give an untouched copy points (hidden tests too)."""
     feedback = evaluate(exercise_id, {n: stub for n in REGISTRY[exercise_id].names}, hidden=True)

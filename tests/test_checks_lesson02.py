@@ -14,13 +14,7 @@ import numpy as np
 from tlcourse.checks import evaluate
 from tlcourse_keys import lesson02 as l2
 
-from masters import master_answers
-
-
-def _message(exercise_id, **answers):
-    feedback = evaluate(exercise_id, answers)
-    assert feedback.status in ("partial", "fail"), str(feedback)
-    return str(feedback)
+from masters import master_answers, mistake_feedback
 
 
 def test_2_1_other_words_for_the_same_thing_earn_every_point():
@@ -40,7 +34,7 @@ def test_2_2_unfrozen_base_and_no_softmax_are_named():
     def unfrozen(classifier, num_classes, cut_at):
         return keras.Model(classifier.input, keras.layers.Dense(num_classes)(classifier.get_layer(cut_at).output))
 
-    text = _message("2.2", swap_head=unfrozen)
+    text = mistake_feedback("2.2", swap_head=unfrozen)
     assert "freeze the kept layers" in text and "softmax" in text
 
 
@@ -52,8 +46,8 @@ def test_2_3_one_nearest_neighbour_and_label_positions_are_named():
     def positions(train_x, train_y, x):
         return np.searchsorted(np.unique(train_y), l2.reference_centroid(train_x, train_y, x))
 
-    assert "1-nearest-neighbour" in _message("2.3", nearest_centroid=one_nn)
-    assert "labels 3 and 7" in _message("2.3", nearest_centroid=positions)
+    assert "1-nearest-neighbour" in mistake_feedback("2.3", nearest_centroid=one_nn)
+    assert "labels 3 and 7" in mistake_feedback("2.3", nearest_centroid=positions)
 
 
 def test_2_4_forgetting_batchnorm_statistics_and_percentages_are_named():
@@ -61,5 +55,5 @@ def test_2_4_forgetting_batchnorm_statistics_and_percentages_are_named():
         params = [w for w in model.weights if "moving" not in w.path]
         return sum(math.prod(w.shape) for w in model.trainable_weights) / sum(math.prod(w.shape) for w in params)
 
-    assert "moving mean and variance" in _message("2.4", trainable_fraction=only_trainable_and_gamma_beta)
-    assert "not a percentage" in _message("2.4", trainable_fraction=lambda m: 100 * l2.reference_fraction(m))
+    assert "moving mean and variance" in mistake_feedback("2.4", trainable_fraction=only_trainable_and_gamma_beta)
+    assert "not a percentage" in mistake_feedback("2.4", trainable_fraction=lambda m: 100 * l2.reference_fraction(m))

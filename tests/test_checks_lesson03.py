@@ -11,11 +11,7 @@ import numpy as np
 from tlcourse.checks import evaluate
 from tlcourse_keys import lesson03 as l3
 
-
-def _message(exercise_id, **answers):
-    feedback = evaluate(exercise_id, answers)
-    assert feedback.status in ("partial", "fail"), str(feedback)
-    return str(feedback)
+from masters import mistake_feedback
 
 
 def test_3_1_ascending_sort_and_counts_are_named():
@@ -25,21 +21,21 @@ def test_3_1_ascending_sort_and_counts_are_named():
     def count(p, labels, k):
         return int((np.argsort(-np.asarray(p), axis=1)[:, :k] == np.asarray(labels)[:, None]).any(axis=1).sum())
 
-    assert "least* probable" in _message("3.1", top_k_accuracy=ascending)
-    assert "count of correct rows" in _message("3.1", top_k_accuracy=count)
+    assert "least* probable" in mistake_feedback("3.1", top_k_accuracy=ascending)
+    assert "count of correct rows" in mistake_feedback("3.1", top_k_accuracy=count)
 
 
 def test_3_2_uint8_wraparound_and_other_conventions_are_named():
-    assert "wrapped around" in _message("3.2", lite_preprocess=lambda x: (x - 127) / 128)
-    assert "'tf' convention" in _message("3.2", lite_preprocess=lambda x: np.asarray(x, "float32") / 127.5 - 1)
-    assert "0..1" in _message("3.2", lite_preprocess=lambda x: np.asarray(x, "float32") / 255)
+    assert "wrapped around" in mistake_feedback("3.2", lite_preprocess=lambda x: (x - 127) / 128)
+    assert "'tf' convention" in mistake_feedback("3.2", lite_preprocess=lambda x: np.asarray(x, "float32") / 127.5 - 1)
+    assert "0..1" in mistake_feedback("3.2", lite_preprocess=lambda x: np.asarray(x, "float32") / 255)
 
     def in_place(x):
         x -= 127
         x /= 128
         return x
 
-    assert "changed the array" in _message("3.2", lite_preprocess=in_place)
+    assert "changed the array" in mistake_feedback("3.2", lite_preprocess=in_place)
 
 
 def test_3_3_strict_budget_and_hard_coding_are_named():
@@ -47,8 +43,8 @@ def test_3_3_strict_budget_and_hard_coding_are_named():
         fitting = [i for i in catalogue.values() if i.params_millions < budget]
         return max(fitting, key=lambda i: i.imagenet_top1).name if fitting else None
 
-    assert "use <=" in _message("3.3", pick_backbone=strict)
-    assert "made-up catalogue" in _message("3.3", pick_backbone=lambda c, b: "efficientnet_lite0")
+    assert "use <=" in mistake_feedback("3.3", pick_backbone=strict)
+    assert "made-up catalogue" in mistake_feedback("3.3", pick_backbone=lambda c, b: "efficientnet_lite0")
 
 
 def test_3_4_another_way_to_the_same_corners_earns_every_point():
@@ -71,6 +67,6 @@ def test_3_4_swapped_corners_and_the_last_window_are_named():
     def short_range(h, height, width):  # range(rows - height): misses the windows along the last row and column
         return l3.reference_hottest(np.asarray(h)[:-1, :-1], height, width)
 
-    assert "(left, top) instead of (top, left)" in _message("3.4", hottest_box=swapped)
-    assert "the last box that fits" in _message("3.4", hottest_box=short_range)
-    assert "two whole numbers" in _message("3.4", hottest_box=lambda h, height, width: 0.5)
+    assert "(left, top) instead of (top, left)" in mistake_feedback("3.4", hottest_box=swapped)
+    assert "the last box that fits" in mistake_feedback("3.4", hottest_box=short_range)
+    assert "two whole numbers" in mistake_feedback("3.4", hottest_box=lambda h, height, width: 0.5)

@@ -9,6 +9,7 @@ the results for the public cases only, generated from here by ``tlcourse lessons
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 from tlcourse import manifest
@@ -32,9 +33,13 @@ def expected(exercise_id: str, cases: list[dict]) -> list[dict]:
     return [key(case) for case in cases]
 
 
-def hidden_tests() -> list:
-    """The course's own hidden tests (``tlcourse.checks.HiddenTest`` values), in definition order."""
+@functools.cache
+def hidden_tests() -> tuple:
+    """The course's own hidden tests (``tlcourse.checks.HiddenTest`` values), in definition order.
+
+    Collected once: the grader and the judge ask for an exercise's hidden tests for every notebook.
+    """
     from tlcourse.checks import hidden_tests_in
     from tlcourse_keys import hidden
 
-    return hidden_tests_in(vars(hidden))
+    return tuple(hidden_tests_in(vars(hidden)))
