@@ -79,3 +79,20 @@ def test_a_serving_judge_gives_the_verdicts_of_fresh_judges_and_what_it_leaves_g
         serving.close()
     assert _plain(feedback) == fresh["honest"]
     assert getattr(judging._SERVING, "judge", None) is None
+
+
+def test_the_judge_reads_the_graders_own_packages_and_nothing_beside_them(tmp_path):
+    """The folder first on the judge's path holds links to tlcourse and its keys only: a folder of submissions
+    unpacked beside the package (a student folder called ``keras``, say) is not importable by the judge."""
+    import subprocess
+    from pathlib import Path
+
+    import tlcourse
+
+    command = judging.judge_command(tmp_path)
+    first = Path(command[command.index("-c") + 2])
+    assert sorted(p.name for p in first.iterdir()) == ["tlcourse", "tlcourse_keys"]
+    assert (first / "tlcourse").resolve() == Path(tlcourse.__file__).resolve().parent
+    probe = command[:3] + ["import sys; sys.path.insert(0, sys.argv.pop(1)); import tlcourse; print(tlcourse.__file__)"]
+    out = subprocess.run(probe + [str(first)], capture_output=True, text=True, timeout=60)
+    assert Path(out.stdout.strip()).resolve() == Path(tlcourse.__file__).resolve(), out.stderr

@@ -36,18 +36,26 @@ JUDGE_START_SECONDS = 120  # a serving judge's start (importing Keras) on a busy
 MIN_ONE_SHOT_SECONDS = 8.0  # a fresh judge needs this long to import Keras: less left, and it is not started
 
 
-def judge_command(*args: str) -> list[str]:
+def judge_command(workdir: Path, *args: str) -> list[str]:
     """``python -I`` running the judge of the very ``tlcourse`` this grader imported, with ``args``.
 
-    ``-I`` keeps the current folder, ``PYTHONPATH`` and the user's site off the judge's path; the
-    folder holding the grader's own package (a course checkout, or site-packages) is put first, so
-    the judge reads the same checks, keys and lessons as the grader, wherever they were imported from.
+    ``-I`` keeps the current folder, ``PYTHONPATH`` and the user's site off the judge's path. The
+    grader's own packages (``tlcourse`` and its keys, wherever they were imported from) are linked
+    into a folder of the judge's private ``workdir``, and only that folder is put first: the judge
+    reads the same checks, keys and lessons as the grader, and nothing else that lies beside them
+    (a folder of submissions unpacked in the checkout, say).
     """
-    import tlcourse
+    import importlib.util
 
-    root = str(Path(tlcourse.__file__).resolve().parent.parent)
+    packages = workdir / "packages"
+    packages.mkdir(exist_ok=True)
+    for name in ("tlcourse", "tlcourse_keys"):
+        spec = importlib.util.find_spec(name)
+        link = packages / name
+        if spec is not None and spec.submodule_search_locations and not link.is_symlink():
+            link.symlink_to(next(iter(spec.submodule_search_locations)))
     code = "import sys; sys.path.insert(0, sys.argv.pop(1)); from tlcourse.grading.judge import main; sys.exit(main())"
-    return [sys.executable, "-I", "-c", code, root, *args]
+    return [sys.executable, "-I", "-c", code, str(packages), *args]
 
 
 def _judge_limiter():
@@ -135,7 +143,7 @@ def judge_in_subprocess(
         limiter = _judge_limiter()
         try:
             proc = subprocess.run(
-                judge_command(str(path)),
+                judge_command(workdir, str(path)),
                 cwd=workdir,
                 env=_judge_env(workdir),
                 capture_output=True,
@@ -175,7 +183,7 @@ class ServingJudge:
         self.workdir = Path(tempfile.mkdtemp(prefix="tlcourse-judge-"))
         self.limiter = _judge_limiter()
         self.proc = subprocess.Popen(
-            judge_command("--serve", *([hidden_file] if hidden_file else [])),
+            judge_command(self.workdir, "--serve", *([hidden_file] if hidden_file else [])),
             cwd=self.workdir,
             env=_judge_env(self.workdir),
             stdin=subprocess.PIPE,
