@@ -26,6 +26,22 @@ def small(hymenoptera):
     return load_dataset("hymenoptera", SIZE, per_class=PER_CLASS, verbose=False).with_test_split(0.5, seed=0)
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(small):
+    """``train_recipe(small, recipe)`` run once per recipe in this module: each run costs 6-12 s, mostly tracing."""
+    runs = {}
+
+    def run(recipe: Recipe):
+        if recipe not in runs:
+            runs[recipe] = train_recipe(small, recipe, progress=False)
+        return runs[recipe]
+
+    return run
+
+
+SOME = Recipe(strategy="some", head_epochs=3, fine_tune_epochs=3, seed=2)  # the runs the tests below share
+
+
 def test_the_default_recipe_is_lesson_4s():
     """The values of lesson 4's parameters cell (and the rate its headline run chose): catalogue.Recipe's docstring."""
     nb = json.loads((ROOT / "solutions" / by_number(4).notebook).read_text())
@@ -109,7 +125,7 @@ def _trainable_arrays(trained) -> list[np.ndarray]:
     return [w.numpy() for w in trained.model.trainable_weights]
 
 
-def test_augmentation_is_an_option_of_the_same_engine(small, monkeypatch):
+def test_augmentation_is_an_option_of_the_same_engine(small, uninterrupted, monkeypatch):
     """``augment=True`` changes the images and where they are computed (through the base), nothing else.
 
     With an augmentation that leaves the images as they are, the augmented runs train the same weights
@@ -119,8 +135,8 @@ def test_augmentation_is_an_option_of_the_same_engine(small, monkeypatch):
     """
     from tlcourse import datasets
 
-    recipe = Recipe(strategy="some", head_epochs=1, fine_tune_epochs=1, seed=3)
-    plain = train_recipe(small, recipe, progress=False)
+    recipe = SOME
+    plain = uninterrupted(recipe)
     augmented = train_recipe(small, replace(recipe, augment=True), progress=False)
     monkeypatch.setattr(datasets, "augmentation", lambda seed=0: lambda x, training=True: x)
     unchanged = train_recipe(small, replace(recipe, augment=True), progress=False)
@@ -153,7 +169,7 @@ class _Killed(Exception):
     ids=["some-in-the-head", "some-in-fine-tuning", "scratch"],
 )
 def test_an_interrupted_run_resumes_to_the_numbers_of_an_uninterrupted_one(
-    small, tmp_path, monkeypatch, strategy, killed_after
+    small, uninterrupted, tmp_path, monkeypatch, strategy, killed_after
 ):
     """Killed right after its ``killed_after``-th checkpoint (the head's 2nd epoch; fine-tuning's 1st; the CNN's 2nd).
 
@@ -161,8 +177,8 @@ def test_an_interrupted_run_resumes_to_the_numbers_of_an_uninterrupted_one(
     fine-tuning's epochs 5-7. The resumed run must keep the same best epochs, histories and predictions:
     the weights, optimizer state, best-so-far weights and score, batches and dropout all carry over.
     """
-    recipe = Recipe(strategy=strategy, head_epochs=3, fine_tune_epochs=3, seed=2)
-    whole = train_recipe(small, recipe, progress=False)
+    recipe = replace(SOME, strategy=strategy)
+    whole = uninterrupted(recipe)
     saves, original = [], Checkpointer.save
 
     def save_then_die(self, key, state, arrays):
