@@ -13,7 +13,9 @@ plumbing. What every run obeys:
   optionally falling along a cosine (``cosine_schedule``), and starts from the seed's trained head.
 - **Choices on validation data, numbers on test data.** Each run keeps the weights of its best
   epoch by validation balanced accuracy (``keras.callbacks.EarlyStopping`` with
-  ``restore_best_weights``); learning rates are compared on validation scores too. The test split
+  ``restore_best_weights``); learning rates are compared on validation scores too. By default a run
+  trains all its epochs; with ``patience=k`` it stops once k epochs in a row have not beaten its best
+  (``Run.epochs_trained`` says where), and still keeps the best epoch's weights. The test split
   (``ImageData.with_test_split``) is scored once per run, after every choice, and never chooses.
 - **Only what the run varies differs.** A run starts as if its model had just been built and
   compiled (pretrained weights, the seed's trained head or a random one, a fresh optimizer
@@ -177,6 +179,11 @@ class Run:
     extract_seconds: float = 0.0  # of which spent computing features (0 when they came from the cache)
     schedule: str = "constant"  # the learning rate over the epochs (SCHEDULES)
 
+    @property
+    def epochs_trained(self) -> int:
+        """How many epochs the run trained: all it was given, or fewer where ``patience`` stopped it."""
+        return len(self.history.get("val_balanced_accuracy", []))
+
 
 class _ValidationBalanced(keras.callbacks.Callback):
     """Scores the validation split once per epoch: ``val_loss``, ``val_accuracy`` and
@@ -199,13 +206,15 @@ class _ValidationBalanced(keras.callbacks.Callback):
 class _KeepBest(keras.callbacks.EarlyStopping):
     """Keeps the best epoch's weights (by validation balanced accuracy) and puts them back at the end.
 
-    ``EarlyStopping`` with a patience of every epoch: it never stops a run early. ``resumed`` (a
+    ``EarlyStopping`` with a patience of every epoch (``patience=None``): it never stops a run early;
+    with ``patience=k`` it stops the run once k epochs in a row have not beaten the best. ``resumed`` (a
     checkpoint's best score, its epoch, epochs since, and its weights) continues the choice of an
     interrupted run, so the best epoch is chosen over all its epochs, before and after the kill.
     """
 
-    def __init__(self, epochs: int):
-        super().__init__(monitor="val_balanced_accuracy", mode="max", patience=epochs, restore_best_weights=True)
+    def __init__(self, epochs: int, patience: int | None = None):
+        patience = epochs if patience is None else patience
+        super().__init__(monitor="val_balanced_accuracy", mode="max", patience=patience, restore_best_weights=True)
         self.resumed: tuple[dict, list[np.ndarray]] | None = None
 
     def on_train_begin(self, logs=None):
@@ -223,9 +232,11 @@ class _KeepBest(keras.callbacks.EarlyStopping):
         }
 
 
-def _keep_best(x_val: np.ndarray, y_val: np.ndarray, epochs: int) -> list[keras.callbacks.Callback]:
+def _keep_best(
+    x_val: np.ndarray, y_val: np.ndarray, epochs: int, patience: int | None = None
+) -> list[keras.callbacks.Callback]:
     """Score every epoch on validation data and keep the best epoch's weights at the end."""
-    return [_ValidationBalanced(x_val, y_val), _KeepBest(epochs)]
+    return [_ValidationBalanced(x_val, y_val), _KeepBest(epochs, patience)]
 
 
 class _SaveEpoch(keras.callbacks.Callback):
@@ -269,15 +280,17 @@ def _fit_kept(
     checkpoint: Checkpointer | None = None,
     key: str = "",
     optimizer=None,
+    patience: int | None = None,
 ) -> FitResult:
     """``train(model, data, ...)`` keeping the best validation epoch: the engine's one training loop.
 
     ``fitted`` is what ``train`` fits (the head on cached features, the top above the cut, or
     ``model`` itself); ``inputs(split)`` is what it takes. With a ``checkpoint`` every epoch is saved
     under ``key``; a saved run is resumed (``optimizer()`` returns the optimizer, built, that the
-    resumed epochs will use) or, when complete, restored without training.
+    resumed epochs will use) or, when complete, restored without training. ``patience``: stop once
+    that many epochs in a row have not beaten the best (None: train every epoch).
     """
-    callbacks = list(callbacks or []) + _keep_best(inputs(data.val), data.val.labels, epochs)
+    callbacks = list(callbacks or []) + _keep_best(inputs(data.val), data.val.labels, epochs, patience)
     keep = callbacks[-1]
     prior, done, prior_seconds = {}, 0, 0.0
     saved = checkpoint.saved(key) if checkpoint else None
@@ -285,7 +298,8 @@ def _fit_kept(
         state, arrays = saved
         prior, done, prior_seconds = state["history"], state["epochs_done"], state["seconds"]
         _assign(fitted.variables, arrays["model"])
-        if state["complete"] or done >= epochs:  # nothing left to train: the kept epoch's weights
+        stopped = patience is not None and state.get("wait", 0) >= patience  # killed after patience ran out
+        if state["complete"] or done >= epochs or stopped:  # nothing left to train: the kept epoch's weights
             if not state["complete"]:
                 fitted.set_weights(arrays["best"])
             return FitResult(prior, prior_seconds, state.get("extract_seconds", 0.0))
@@ -351,6 +365,15 @@ def _data_fingerprint(data: ImageData) -> dict:
     }
 
 
+def _patience_setting(patience: int | None) -> dict:
+    """``patience`` as a checkpoint setting: absent by default, so runs saved before it existed still resume."""
+    if patience is None:
+        return {}
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+        raise CourseError(f"patience must be a whole number of epochs, at least 1 (or None), got {patience!r}")
+    return {"patience": patience}
+
+
 def _checkpointer(checkpoint_dir, resume: bool, settings: dict, data: ImageData) -> Checkpointer | None:
     """The checkpoint of an experiment with these settings on ``data`` (None without a folder)."""
     if checkpoint_dir is None:
@@ -367,6 +390,8 @@ class FineTuneExperiment:
     report validation scores only. ``augment=True`` trains every run through the base on augmented
     images (the head too), with the same rules otherwise. With ``checkpoint_dir`` every epoch of
     every run is checkpointed; ``resume=True`` continues the experiment saved there (module doc).
+    ``patience=k`` stops every run (head and phase 2) once k epochs in a row have not beaten its best
+    validation epoch; by default (``None``) each trains all its epochs.
     """
 
     def __init__(
@@ -380,11 +405,12 @@ class FineTuneExperiment:
         augment: bool = False,
         checkpoint_dir: Path | None = None,
         resume: bool = False,
+        patience: int | None = None,
     ):
         self.data, self.backbone, self.batch_size, self.progress = data, backbone, batch_size, progress
-        self.head_epochs, self.head_lr, self.augment = head_epochs, head_lr, augment
+        self.head_epochs, self.head_lr, self.augment, self.patience = head_epochs, head_lr, augment, patience
         settings = {"kind": "transfer", "backbone": backbone, "head_epochs": head_epochs, "head_lr": head_lr}
-        settings |= {"batch_size": batch_size, "augment": augment}
+        settings |= {"batch_size": batch_size, "augment": augment} | _patience_setting(patience)
         self._checkpoint = _checkpointer(checkpoint_dir, resume, settings, data)
         self._phase1 = self._build()
         self._phase1_state = [v.numpy() for v in self._phase1.variables]
@@ -434,6 +460,7 @@ class FineTuneExperiment:
             checkpoint=self._checkpoint,
             key=f"head-seed{seed}",
             optimizer=(lambda: model.optimizer) if self.augment else (lambda: compile_head(model).optimizer),
+            patience=self.patience,
         )
         head = model.get_layer("head")
         self._head_weights[seed] = head.get_weights()
@@ -512,6 +539,7 @@ class FineTuneExperiment:
             checkpoint=self._checkpoint,
             key=f"{strategy}-lr{learning_rate:g}-{schedule}-{epochs}epochs-{head}head-seed{seed}",
             optimizer=lambda: model.optimizer,
+            patience=self.patience,
         )
         run = self._finish(strategy, learning_rate, seed, head, result.history, result.seconds, scorer, inputs)
         run.schedule = schedule
@@ -551,6 +579,8 @@ class ScratchExperiment:
     optimizer state, so seeds differ in their initial weights, batch order, augmentation and
     dropout, and in nothing else. Like the fine-tuning runs, each keeps its best validation epoch
     and is scored once on the test split; ``checkpoint_dir`` and ``resume`` as for ``FineTuneExperiment``.
+    ``patience=k`` stops a run once k epochs in a row have not beaten its best validation epoch (``epochs``
+    is then the most it may train); by default (``None``) every run trains all ``epochs``.
     """
 
     def __init__(
@@ -564,15 +594,17 @@ class ScratchExperiment:
         progress: bool = True,
         checkpoint_dir: Path | None = None,
         resume: bool = False,
+        patience: int | None = None,
     ):
         if epochs < 1:
             raise CourseError(f"epochs must be at least 1, got {epochs}")
         if not (0 < learning_rate < 1):
             raise CourseError(f"learning rate {learning_rate} is outside (0, 1): try 1e-3")
         self.data, self.build, self.epochs, self.learning_rate = data, build, epochs, learning_rate
-        self.augment, self.batch_size, self.progress = augment, batch_size, progress
+        self.augment, self.batch_size, self.progress, self.patience = augment, batch_size, progress, patience
         settings = {"kind": "scratch", "epochs": epochs, "learning_rate": learning_rate, "augment": augment}
-        self._checkpoint = _checkpointer(checkpoint_dir, resume, settings | {"batch_size": batch_size}, data)
+        settings |= {"batch_size": batch_size} | _patience_setting(patience)
+        self._checkpoint = _checkpointer(checkpoint_dir, resume, settings, data)
         self._model: keras.Model | None = None
         self._optimizer_state: list[np.ndarray] = []
         self._runs: dict[int, Run] = {}
@@ -618,6 +650,7 @@ class ScratchExperiment:
             checkpoint=self._checkpoint,
             key=f"scratch-seed{seed}",
             optimizer=lambda: model.optimizer,
+            patience=self.patience,
         )
         run = _scored_run(
             data, "scratch", self.learning_rate, seed, "random", result.history, result.seconds, model, _pixels

@@ -2,8 +2,8 @@
 
 ``make test`` runs the suite on two pytest-xdist workers (``-n 2``). A group runs on one worker, in
 collection order: each test module is a group (its module fixtures are built once), and the lessons
-nbval runs share one with the website test, which builds the site from their executions
-(``nbval_executed``). The longest groups start first (BENCHMARKS.md §7) so that neither worker is
+nbval runs share one with the tests that read their executions (``nbval_executed``): the website
+test and lesson 5's fairness test. The longest groups start first (BENCHMARKS.md §7) so that neither worker is
 left alone at the end. (The groups are this scheduler's, not ``--dist loadgroup``'s: with pytest 9.2
 that mode ignores its marks, xdist#1386.)
 """
@@ -34,9 +34,13 @@ LONGEST_FIRST = [
 LESSON_FIRST = 6
 
 
+# Tests that read what the lessons' nbval runs left (plugin nbval_executed): in the lessons' group, after them.
+AFTER_THE_LESSONS = ("tests/test_site.py", "tests/test_lesson05_fairness.py")
+
+
 def group_of(nodeid: str) -> str:
     module = nodeid.split("::")[0]
-    return LESSONS_GROUP if module.startswith("lessons/") or module == "tests/test_site.py" else module
+    return LESSONS_GROUP if module.startswith("lessons/") or module in AFTER_THE_LESSONS else module
 
 
 @pytest.hookimpl(optionalhook=True)
