@@ -82,6 +82,10 @@ def test_a_headline_says_what_its_own_numbers_show():
     won = headline(lesson, {**numbers, "frozen_minus_scratch_se": 5.0})
     assert won.startswith("frozen pretrained beats scratch (test balanced acc.): 0.850 ± 0.010 vs 0.700, 3 seeds")
     assert "ImageNet's own photos" in won, "the ants/bees margin carries its caveat"
+    sizes = {f"image_size_{c}": 96 for c in ("scratch_cnn", "lite0_random", "frozen", "fine_tuned")}
+    assert "on ants/bees, every contestant at 96 px" in headline(lesson, {**numbers, **sizes})
+    mixed = headline(lesson, {**numbers, **sizes, "image_size_frozen": 224})
+    assert "every contestant" not in mixed, "no claim of one size where the contestants' sizes differ"
     assert "ties scratch" in headline(lesson, {**numbers, "frozen_minus_scratch_se": 1.5}), "within 2 s.e.: a tie"
     lost = headline(lesson, {"test_accuracy_frozen": 0.6, "test_accuracy_scratch": 0.7, "seeds": 1})
     assert "does not beat" in lost and "1 seed" in lost
@@ -99,11 +103,11 @@ def test_a_headline_says_what_its_own_numbers_show():
         "finetune_solar_image_size": 160,
         "finetune_seeds": 3,
     }
-    won = headline(by_number(4).name, {**lesson4, "finetune_solar_gain_balanced_se": 3.0})
+    won = headline(by_number(4).name, {**lesson4, "finetune_solar_gain_balanced_in_se": 3.0})
     assert won == "solar cells (1837 train, 160 px, 3 seeds, test balanced acc.): some 0.84 beats head 0.79 (+3.0 s.e.)"
-    tied = headline(by_number(4).name, {**lesson4, "finetune_solar_gain_balanced_se": 1.2})
+    tied = headline(by_number(4).name, {**lesson4, "finetune_solar_gain_balanced_in_se": 1.2})
     assert "some 0.84 ties head 0.79 (+1.2 s.e.)" in tied, "a gain inside 2 standard errors is not a win"
-    solar = {**lesson4, "finetune_solar_gain_balanced_se": 3.0}
+    solar = {**lesson4, "finetune_solar_gain_balanced_in_se": 3.0}
     fashion = {k.replace("solar", "fashion"): v for k, v in solar.items() if "solar" in k}
     both = headline(by_number(4).name, {**solar, **fashion, "finetune_fashion_seeds": 1})
     assert "solar cells (1837 train, 160 px, 3 seeds" in both and "Fashion-MNIST (1837 train, 160 px, 1 seed," in both

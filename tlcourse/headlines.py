@@ -67,10 +67,10 @@ def fine_tuning_strategies(m: dict) -> list[str]:
     for key, name in TARGET_NAMES.items():
         best = m.get(f"finetune_{key}_best_strategy")
         head = m.get(f"finetune_{key}_head_test_balanced_accuracy")
-        if best is None or head is None or f"finetune_{key}_gain_balanced_se" not in m:
+        if best is None or head is None or f"finetune_{key}_gain_balanced_in_se" not in m:
             continue
         tuned = m[f"finetune_{key}_{best}_test_balanced_accuracy"]
-        in_se = m[f"finetune_{key}_gain_balanced_se"]
+        in_se = m[f"finetune_{key}_gain_balanced_in_se"]
         verdict = _verdict(in_se)
         seeds = m.get(f"finetune_{key}_seeds", m.get("finetune_seeds", "?"))  # a target may run its own seeds
         out.append(
@@ -86,6 +86,12 @@ def fine_tuning_strategies(m: dict) -> list[str]:
     return out
 
 
+def _at_one_size(m: dict) -> str:
+    """The words ', every contestant at N px' when lesson 5 recorded one image size for all (issue 29's fair table)."""
+    sizes = {v for k, v in m.items() if k.startswith("image_size_")}
+    return f", every contestant at {sizes.pop()} px" if len(sizes) == 1 else ""
+
+
 def scratch_vs_pretrained(m: dict) -> list[str]:
     if not all(k in m for k in ("test_accuracy_frozen", "test_accuracy_scratch")):
         return []
@@ -95,7 +101,7 @@ def scratch_vs_pretrained(m: dict) -> list[str]:
     verdict = _verdict(m["frozen_minus_scratch_se"]) if "frozen_minus_scratch_se" in m else _beats(frozen, scratch)
     out = [
         f"frozen pretrained {verdict} scratch (test balanced acc.): {frozen:.3f}{spread} vs {scratch:.3f}, "
-        f"{seeds} seed{'s' if seeds > 1 else ''} on ants/bees (ImageNet's own photos: an upper bound)"
+        f"{seeds} seed{'s' if seeds > 1 else ''} on ants/bees{_at_one_size(m)} (ImageNet's own photos: an upper bound)"
     ]
     if "same_architecture_scratch_accuracy" in m:
         out.append(f"Lite0 from random weights {m['same_architecture_scratch_accuracy']:.2f}")
