@@ -14,8 +14,9 @@ Two ways to know it, both here:
   one data set, loaded once at one size: then the sizes are equal in every mode.
 
 And the rest of what issue 29 asks of lesson 5: runs that stop on validation (``patience``), with
-the engine keeping the best epoch's weights (progress bars and short markdown cells, asked of every
-lesson, are tested in ``tests/test_lessons.py``).
+the engine keeping the best epoch's weights (the engine's ``patience`` itself is tested in
+``tests/test_experiments.py``; progress bars and short markdown cells, asked of every lesson, in
+``tests/test_lessons.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import shutil
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
 
 from tlcourse.manifest import by_number
@@ -141,58 +141,3 @@ def test_the_runs_that_claim_a_plateau_stop_on_validation():
         (made,) = _assigned_calls(tree)[name]
         given = {k.arg: ast.unparse(k.value) for k in made.keywords}
         assert given.get("patience") == "PATIENCE", f"{name} must stop on validation (patience=PATIENCE)"
-
-
-# ---------------------------------------------------------------- the engine's patience
-@pytest.fixture(scope="module")
-def tiny(hymenoptera):
-    from tlcourse.datasets import load_dataset
-
-    return load_dataset("hymenoptera", 32, per_class=8, verbose=False).with_test_split(0.5, seed=0)
-
-
-def _small_cnn(data):
-    import keras
-
-    return keras.Sequential(
-        [
-            keras.Input(data.input_shape),
-            keras.layers.Rescaling(1 / 255),
-            keras.layers.Conv2D(4, 3, activation="relu"),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(data.num_classes, activation="softmax"),
-        ]
-    )
-
-
-def test_patience_stops_a_run_on_a_plateau_and_keeps_its_best_epoch(tiny, tmp_path):
-    from tlcourse.experiments import ScratchExperiment
-
-    build = lambda: _small_cnn(tiny)  # noqa: E731
-    flat = dict(learning_rate=1e-9, augment=False, progress=False)  # steps too small to change a prediction
-    everything = ScratchExperiment(tiny, build, 6, **flat).run(0)
-    assert everything.epochs_trained == 6, "without patience a run trains every epoch, as before"
-    stopped = ScratchExperiment(tiny, build, 6, patience=2, checkpoint_dir=tmp_path, **flat).run(0)
-    assert (stopped.best_epoch, stopped.epochs_trained) == (1, 3), "a flat curve: epoch 1 kept, stopped 2 epochs later"
-    again = ScratchExperiment(tiny, build, 6, patience=2, checkpoint_dir=tmp_path, resume=True, **flat).run(0)
-    assert again.history == stopped.history and again.epochs_trained == 3, "a stopped run resumes as finished"
-
-    learning = ScratchExperiment(tiny, build, 10, 1e-2, augment=False, progress=False, patience=3).run(0)
-    curve = learning.history["val_balanced_accuracy"]
-    assert learning.epochs_trained == len(curve) <= 10
-    assert learning.best_epoch == int(np.argmax(curve)) + 1
-    kept = curve[learning.best_epoch - 1]
-    assert learning.val.balanced == pytest.approx(kept), "the kept weights are the best epoch's"
-    if learning.epochs_trained < 10:  # it stopped: 3 epochs in a row did not beat the best
-        assert learning.epochs_trained - learning.best_epoch == 3
-
-
-def test_patience_is_a_whole_number_of_epochs(tiny):
-    from tlcourse.errors import CourseError
-    from tlcourse.experiments import FineTuneExperiment, ScratchExperiment
-
-    for wrong in (0, 1.5, True):
-        with pytest.raises(CourseError, match="patience"):
-            ScratchExperiment(tiny, lambda: _small_cnn(tiny), 3, patience=wrong)
-    with pytest.raises(CourseError, match="patience"):
-        FineTuneExperiment(tiny, patience=0)
