@@ -65,6 +65,33 @@ def test_a_test_split_comes_out_of_validation_stratified_and_disjoint(hymenopter
         held.with_test_split()
 
 
+def test_a_fresh_test_split_comes_from_training_images_and_the_spent_one_trains(hymenoptera):
+    data = load_dataset("hymenoptera", SIZE, verbose=False)
+    with pytest.raises(CourseError, match="no test split to replace"):
+        data.with_fresh_test()
+    spent = data.with_test_split(0.5, seed=0)
+    fresh = spent.with_fresh_test(seed=0)
+    assert fresh.val.paths == spent.val.paths, "validation is untouched"
+    assert set(fresh.test.paths) <= set(spent.train.paths), "the new test images were training images"
+    assert set(spent.test.paths) <= set(fresh.train.paths), "the spent test images now train"
+    assert not set(fresh.test.paths) & set(fresh.train.paths) and not set(fresh.test.paths) & set(fresh.val.paths)
+    everything = spent.train.paths + spent.val.paths + spent.test.paths
+    assert sorted(fresh.train.paths + fresh.val.paths + fresh.test.paths) == sorted(everything)
+    n = spent.num_classes
+    assert fresh.test.class_counts(n) == spent.test.class_counts(n)
+    assert fresh.train.class_counts(n) == spent.train.class_counts(n)
+    where = {p: i for i, p in enumerate(everything)}
+    pixels = np.concatenate([spent.train.images, spent.val.images, spent.test.images])
+    for part in (fresh.train, fresh.test):  # each image keeps its own pixels and label
+        assert np.array_equal(part.images, pixels[[where[p] for p in part.paths]])
+    labels = np.concatenate([spent.train.labels, spent.val.labels, spent.test.labels])
+    assert np.array_equal(fresh.train.labels, labels[[where[p] for p in fresh.train.paths]])
+    assert spent.with_fresh_test(seed=0).test.paths == fresh.test.paths
+    assert spent.with_fresh_test(seed=1).test.paths != fresh.test.paths
+    with pytest.raises(CourseError, match="before per_class"):
+        spent.per_class(5).with_fresh_test()
+
+
 @pytest.fixture(scope="module")
 def experiment(hymenoptera):
     data = load_dataset("hymenoptera", SIZE, per_class=16, verbose=False).with_test_split(0.5, seed=0)

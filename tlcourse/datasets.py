@@ -123,6 +123,39 @@ class ImageData:
         keep, test = stratified_split(self.val.labels, fraction, seed)
         return replace(self, val=self.val.take(keep), test=self.val.take(test))
 
+    def with_fresh_test(self, seed: int = 0) -> ImageData:
+        """A new test split drawn from the training images; the spent one joins the training set.
+
+        A test split is *spent* once a choice looked at its scores (a recipe kept because it did better
+        there): numbers on it are then optimistic. Training images were only trained on, never scored,
+        so no choice has seen how a model does on them. This draws, per class, as many training images
+        as the old test split has (fixed by ``seed``) and makes them the test split; the old test images
+        take their place in training, so every split keeps its size and class counts. Validation is
+        untouched.
+        """
+        if self.test is None:
+            raise CourseError(f"{self.name} has no test split to replace: make one with data.with_test_split()")
+        rng = np.random.default_rng(seed)
+        needed = self.test.class_counts(self.num_classes)
+        have = self.train.class_counts(self.num_classes)
+        drawn = []
+        for c, (n, available) in enumerate(zip(needed, have)):
+            if n > available:
+                raise CourseError(
+                    f"a fresh test split needs {n} training images of class {self.class_names[c]!r}, "
+                    f"there are {available}: call with_fresh_test() before per_class()"
+                )
+            drawn.append(rng.permutation(np.flatnonzero(self.train.labels == c))[:n])
+        test = np.sort(np.concatenate(drawn))
+        kept = np.setdiff1d(np.arange(len(self.train)), test)
+        old_test = self.test
+        train = ImageSplit(
+            np.concatenate([self.train.images[kept], old_test.images]),
+            np.concatenate([self.train.labels[kept], old_test.labels]),
+            [self.train.paths[i] for i in kept] + list(old_test.paths),
+        )
+        return replace(self, train=train, test=self.train.take(test))
+
     def capped(self, n: int | None, splits: tuple[str, ...] = ("val", "test")) -> ImageData:
         """The same data with at most ``n`` images per class in each of ``splits`` (the first ones; None: as is).
 
