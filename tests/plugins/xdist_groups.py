@@ -13,10 +13,11 @@ import os
 import pytest
 
 LESSONS_GROUP = "lessons"
-# Longest first (seconds in the fresh clone of 2026-12-07), but the grader's tests after two long groups: the
-# course test runs lesson 6's master whole in a box, which reads this session's cache, and nbval runs lesson 6
-# first in its group (LESSON_FIRST), so by then the box finds the lesson's features (it computed them itself
-# before: 42-51 s of box time against 25 s warm, §7).
+# Longest first (seconds in the fresh clone of 2026-12-07), but the grader's and the hub's tests after the red team:
+# nbval runs lessons 4 and 6 first in its group (LESSONS_FIRST), so that the hub test (after the red team, ~170 s in)
+# copies lesson 4's quick-mode features into its instructor cache (both students computed them, at once, before:
+# 2026-12-07) and the course test (~340 s in), which runs lesson 6's master whole in a box, finds lesson 6's (it
+# computed them itself before: 42-51 s of box time against 25 s warm, §7).
 LONGEST_FIRST = [
     LESSONS_GROUP,  # 325 s
     "tests/test_redteam.py",  # 172
@@ -31,7 +32,7 @@ LONGEST_FIRST = [
     "tests/test_judge.py",  # 26
     "tests/test_cut.py",  # 26
 ]
-LESSON_FIRST = 6
+LESSONS_FIRST = (4, 6)
 
 
 # Tests that read what the lessons' nbval runs left (plugin nbval_executed): in the lessons' group, after them.
@@ -62,9 +63,10 @@ def pytest_collection_modifyitems(config, items):
         from tlcourse.manifest import by_number
 
         rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
-        first = f"lessons/{by_number(LESSON_FIRST).notebook}"
+        first = [f"lessons/{by_number(n).notebook}" for n in LESSONS_FIRST]
 
         def key(item):
-            return rank.get(group_of(item.nodeid), len(rank)), not item.nodeid.startswith(first)
+            lesson = next((i for i, f in enumerate(first) if item.nodeid.startswith(f)), len(first))
+            return rank.get(group_of(item.nodeid), len(rank)), lesson
 
         items.sort(key=key)  # stable inside a group: the lessons' cells and the tests keep their order
