@@ -304,7 +304,10 @@ def run_notebook(
                 client.kc.stop_channels()
             except Exception:  # already stopped
                 pass
-        km.context.destroy(linger=0)
+        # Closing the kernel's zmq context waits up to a second (jupyter_client's 1 s linger) for messages
+        # the dead kernel will never take; nothing of the box is left in it, so it closes beside the next
+        # notebook instead of in its slot (the stop took 1.0 s of every notebook's seconds before).
+        threading.Thread(target=km.context.destroy, kwargs={"linger": 0}, daemon=True).start()
         if limiter.tripped and limiter.reason == "disk":
             run.status = "disk"
             run.message = (
