@@ -135,24 +135,20 @@ class ImageData:
         """
         if self.test is None:
             raise CourseError(f"{self.name} has no test split to replace: make one with data.with_test_split()")
-        rng = np.random.default_rng(seed)
         needed = self.test.class_counts(self.num_classes)
         have = self.train.class_counts(self.num_classes)
-        drawn = []
         for c, (n, available) in enumerate(zip(needed, have)):
             if n > available:
                 raise CourseError(
                     f"a fresh test split needs {n} training images of class {self.class_names[c]!r}, "
                     f"there are {available}: call with_fresh_test() before per_class()"
                 )
-            drawn.append(rng.permutation(np.flatnonzero(self.train.labels == c))[:n])
-        test = np.sort(np.concatenate(drawn))
-        kept = np.setdiff1d(np.arange(len(self.train)), test)
-        old_test = self.test
+        test = _draw_per_class(self.train.labels, needed, seed)
+        kept = self.train.take(np.setdiff1d(np.arange(len(self.train)), test))
         train = ImageSplit(
-            np.concatenate([self.train.images[kept], old_test.images]),
-            np.concatenate([self.train.labels[kept], old_test.labels]),
-            [self.train.paths[i] for i in kept] + list(old_test.paths),
+            np.concatenate([kept.images, self.test.images]),
+            np.concatenate([kept.labels, self.test.labels]),
+            kept.paths + list(self.test.paths),
         )
         return replace(self, train=train, test=self.train.take(test))
 
@@ -187,9 +183,7 @@ class ImageData:
                 f"{n} images per class requested but class {cls!r} has only {smallest} training images: "
                 f"use at most {smallest}"
             )
-        rng = np.random.default_rng(seed)
-        chosen = [rng.permutation(np.flatnonzero(self.train.labels == c))[:n] for c in range(self.num_classes)]
-        return replace(self, train=self.train.take(np.sort(np.concatenate(chosen))))
+        return replace(self, train=self.train.take(_draw_per_class(self.train.labels, [n] * self.num_classes, seed)))
 
     def pipeline(
         self,
@@ -303,6 +297,13 @@ def load_folder(
     (class_names, everything), skipped = _load_split(folder, image_size)
     train_idx, val_idx = stratified_split(everything.labels, val_fraction, seed)
     return ImageData(name, class_names, everything.take(train_idx), everything.take(val_idx), image_size, skipped)
+
+
+def _draw_per_class(labels: np.ndarray, counts: list[int], seed: int) -> np.ndarray:
+    """Sorted indices of ``counts[c]`` images of each class ``c``, drawn at random (fixed by ``seed``)."""
+    rng = np.random.default_rng(seed)
+    chosen = [rng.permutation(np.flatnonzero(labels == c))[:n] for c, n in enumerate(counts)]
+    return np.sort(np.concatenate(chosen))
 
 
 def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
